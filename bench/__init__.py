@@ -1,0 +1,1 @@
+"""cpsdi benchmarks: ``python -m bench`` (see bench/README.md)."""

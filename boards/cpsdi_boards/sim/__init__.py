@@ -1,0 +1,1 @@
+"""Simulated board: the firmware on CPython against virtual cards (host side only)."""

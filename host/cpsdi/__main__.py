@@ -1,0 +1,5 @@
+"""``python -m cpsdi``."""
+
+from cpsdi.cli import main
+
+main()

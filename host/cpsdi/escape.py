@@ -1,0 +1,87 @@
+"""Payloads of cpsdi's vendor Escape sub-commands (protocol/README.md), host side."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from construct import Bytes, ConstructError, GreedyRange, Int8ul, Int32ul, Struct
+from cpsdi_proto import escape as wire
+
+from cpsdi.exceptions import ReaderProtocolError
+
+InfoTLVs = GreedyRange(Struct("tag" / Int8ul, "length" / Int8ul, "value" / Bytes(lambda this: this.length)))
+NativeRequest = Struct("max_message" / Int32ul)
+NativeAnswer = Struct("max_message" / Int32ul, "check" / Int8ul)
+
+
+@dataclass(frozen=True)
+class ReaderInfo:
+    """What GET_INFO reports about a reader."""
+
+    protocol_version: int
+    firmware_version: str
+    board: str
+    slots: int
+    native_max_message: int
+    features: int
+    serial: str = ""
+
+    def has(self, feature: int) -> bool:
+        """True if the reader announces ``feature`` (a ``cpsdi_proto.escape.FEATURE_*`` bit)."""
+        return bool(self.features & feature)
+
+
+def vendor_request(command: int, payload: bytes = b"") -> bytes:
+    """abData of a vendor Escape request."""
+    return bytes([wire.VENDOR_CLASS, command]) + payload
+
+
+def vendor_answer_payload(command: int, data: bytes) -> bytes:
+    """Check the ``CD <command>`` prefix of a vendor Escape answer and return its payload."""
+    if len(data) < 2 or data[0] != wire.VENDOR_CLASS or data[1] != command:
+        raise ReaderProtocolError(f"vendor Escape answer does not echo command 0x{command:02X}: {data[:8].hex(' ')}")
+    return bytes(data[2:])
+
+
+def parse_info(payload: bytes) -> ReaderInfo:
+    """Decode the TLVs of a GET_INFO answer; unknown tags are ignored (forward compatible)."""
+    try:
+        items = InfoTLVs.parse(payload)
+    except ConstructError as exc:
+        raise ReaderProtocolError(f"malformed GET_INFO answer: {exc}") from exc
+    if sum(2 + it.length for it in items) != len(payload):
+        raise ReaderProtocolError("GET_INFO answer ends inside a TLV")
+    tlv = {it.tag: bytes(it.value) for it in items}
+
+    def integer(tag: int) -> int:
+        return int.from_bytes(tlv.get(tag, b""), "little")
+
+    def text(tag: int) -> str:
+        return tlv.get(tag, b"").decode("ascii", "replace")
+
+    if wire.INFO_PROTOCOL_VERSION not in tlv:
+        raise ReaderProtocolError("GET_INFO answer has no protocol version")
+    return ReaderInfo(
+        protocol_version=integer(wire.INFO_PROTOCOL_VERSION),
+        firmware_version=text(wire.INFO_FIRMWARE_VERSION),
+        board=text(wire.INFO_BOARD),
+        slots=integer(wire.INFO_SLOTS),
+        native_max_message=integer(wire.INFO_NATIVE_MAX_MESSAGE),
+        features=integer(wire.INFO_FEATURES),
+        serial=text(wire.INFO_SERIAL),
+    )
+
+
+def build_info(info: ReaderInfo) -> bytes:
+    """Encode a GET_INFO answer payload (used by tests and the simulator's host tools)."""
+    items = [
+        (wire.INFO_PROTOCOL_VERSION, info.protocol_version.to_bytes(1, "little")),
+        (wire.INFO_FIRMWARE_VERSION, info.firmware_version.encode("ascii")),
+        (wire.INFO_BOARD, info.board.encode("ascii")),
+        (wire.INFO_SLOTS, info.slots.to_bytes(1, "little")),
+        (wire.INFO_NATIVE_MAX_MESSAGE, info.native_max_message.to_bytes(4, "little")),
+        (wire.INFO_FEATURES, info.features.to_bytes(4, "little")),
+    ]
+    if info.serial:
+        items.append((wire.INFO_SERIAL, info.serial.encode("ascii")))
+    return bytes(InfoTLVs.build([{"tag": t, "length": len(v), "value": v} for t, v in items]))
