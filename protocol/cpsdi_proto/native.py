@@ -24,7 +24,7 @@ NATIVE_MIN_MESSAGE = const(1034)  # 10-byte header + 1 KiB
 
 try:
     from binascii import crc32 as _crc32
-except ImportError:  # a port built without MICROPY_PY_BINASCII_CRC32
+except ImportError:  # a board built below the EXTRA_FEATURES ROM level (no MICROPY_PY_BINASCII_CRC32)
     _crc32 = None
 
 

@@ -131,3 +131,13 @@ def test_reader_info_rejects_malformed() -> None:
     assert parse_info(good + b"\xee\x01z").board == "y"  # unknown tags are skipped
     with pytest.raises(ReaderProtocolError, match="does not echo"):
         vendor_answer_payload(esc.CMD_GET_INFO, b"\xcd\x02")
+
+
+def test_native_frames_without_binascii_crc32(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Boards built without MICROPY_PY_BINASCII_CRC32 use the bit-by-bit fallback: same bytes.
+    from cpsdi_proto import native
+
+    rec = next(r for r in FRAMES if r["framing"] == "native")
+    monkeypatch.setattr(native, "_crc32", None)
+    assert encode_frame(bytes.fromhex(rec["message"]), native=True).hex() == rec["frame"]
+    assert list(FrameReader().feed(bytes.fromhex(rec["frame"]))) == [Frame(bytes.fromhex(rec["message"]), True)]
