@@ -1,0 +1,6 @@
+"""ISO/IEC 7816-3:2006 engines of the reader (sans-IO, MicroPython and CPython).
+
+`timing` holds the F/D tables and the etu, guard-time and waiting-time formulas;
+`atr` parses the Answer-To-Reset byte by byte and takes the reader decisions that
+follow it. References: /work/shared/reference/iso7816-3.md §1 and §2.
+"""
