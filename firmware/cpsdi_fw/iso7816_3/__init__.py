@@ -2,5 +2,6 @@
 
 `timing` holds the F/D tables and the etu, guard-time and waiting-time formulas;
 `atr` parses the Answer-To-Reset byte by byte and takes the reader decisions that
-follow it. References: /work/shared/reference/iso7816-3.md §1 and §2.
+follow it; `pps` decides, builds and checks the Protocol and Parameters Selection.
+References: /work/shared/reference/iso7816-3.md §1, §2 and §3.
 """
