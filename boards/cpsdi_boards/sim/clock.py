@@ -1,0 +1,82 @@
+"""Virtual time of the simulated board, in card clock cycles (ISO/IEC 7816-3 §7.1).
+
+Everything in the simulator is an integer number of card clock cycles since the
+origin of a :class:`VirtualClock` (no wall clock, no sleeps): deterministic and
+exact. One etu is F/D clock cycles and may be fractional (372/32 = 11.625), so
+durations in etu are converted with :func:`etu_to_clocks`, which rounds **up**
+(``ceil(n * F / D)``), and clock counts are converted back with
+:func:`clocks_to_etu`, which is exact (a :class:`fractions.Fraction`).
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+__all__ = ["VirtualClock", "EtuCounter", "etu_to_clocks", "clocks_to_etu", "FD", "DD"]
+
+FD = 372  # ISO 7816-3 §8.1: F and D during the ATR
+DD = 1
+
+
+def etu_to_clocks(etu: int | Fraction, f: int, d: int) -> int:
+    """Clock cycles of ``etu`` etu at F/D, rounded up: ``ceil(etu * f / d)``."""
+    if f <= 0 or d <= 0:
+        raise ValueError("F and D must be positive, got F=%d D=%d" % (f, d))
+    value = Fraction(etu) * f / d
+    return -((-value.numerator) // value.denominator)
+
+
+def clocks_to_etu(clocks: int, f: int, d: int) -> Fraction:
+    """Exact etu count of ``clocks`` clock cycles at F/D."""
+    if f <= 0 or d <= 0:
+        raise ValueError("F and D must be positive, got F=%d D=%d" % (f, d))
+    return Fraction(clocks * d, f)
+
+
+class VirtualClock:
+    """Monotonic virtual time in card clock cycles. Only moves forward."""
+
+    def __init__(self, start_clocks: int = 0) -> None:
+        self._now = start_clocks
+
+    @property
+    def now(self) -> int:
+        """Current virtual time, clock cycles since the origin."""
+        return self._now
+
+    def advance(self, clocks: int) -> int:
+        """Move forward by ``clocks`` (negative values are ignored); returns the new time."""
+        if clocks > 0:
+            self._now += clocks
+        return self._now
+
+    def advance_to(self, clocks: int) -> int:
+        """Move forward to ``clocks`` if it is in the future; returns the new time."""
+        if clocks > self._now:
+            self._now = clocks
+        return self._now
+
+
+class EtuCounter:
+    """Elapsed etu since a start time, with F/D changing along the way (exact, piecewise)."""
+
+    def __init__(self, start_clocks: int = 0, f: int = FD, d: int = DD) -> None:
+        self.restart(start_clocks, f, d)
+
+    def restart(self, start_clocks: int, f: int = FD, d: int = DD) -> None:
+        """Zero the counter at ``start_clocks`` with F/D in force from then on."""
+        self._base_clocks = start_clocks
+        self._base_etu = Fraction(0)
+        self._f = f
+        self._d = d
+
+    def set_fd(self, at_clocks: int, f: int, d: int) -> None:
+        """F/D change at ``at_clocks``: etu before it count at the old F/D."""
+        self._base_etu = self.etu_at(at_clocks)
+        self._base_clocks = at_clocks
+        self._f = f
+        self._d = d
+
+    def etu_at(self, clocks: int) -> Fraction:
+        """Exact etu elapsed between the start and ``clocks`` (clamped at the last F/D change)."""
+        return self._base_etu + clocks_to_etu(max(0, clocks - self._base_clocks), self._f, self._d)

@@ -1,0 +1,102 @@
+"""Hardware abstraction of one card slot: the card port (ISO/IEC 7816-3 §5-§7).
+
+Everything above this interface (slot service, ATR/PPS/T=0/T=1 engines) is portable;
+only ``cpsdi_boards`` implements it: RP2040 PIO + TDA8035, STM32 USART smartcard
+mode, and the simulated board (virtual time, virtual cards).
+
+Units: times in etu at the F/D currently set (``set_character``), or in card clock
+cycles where ISO counts clocks (reset, ATR window). All timeouts are *maxima*
+measured from the leading edge of the previous character on the I/O line, in either
+direction (ISO 7816-3 §7.2 / §10.2 "between leading edges") — or, before the first
+character after a reset, from the rising edge of RST (the ATR window, §6.2.2);
+boards round them up (a late timeout is harmless, an early one is a conformance
+failure). A call may be repeated with a larger timeout: the reference point stays
+the same until a character passes, so a slot can wait in slices and keep its host
+link alive in between.
+
+Character layer (framing, even parity, error signal and repetition, guard time,
+convention) is the board's: engines hand over whole buffers.
+"""
+
+from cpsdi_proto.compat import const
+
+# Voltage classes, ISO 7816-3 §5.1.3 (and CCID bPowerSelect 1/2/3)
+CLASS_A = const(1)  # 5 V
+CLASS_B = const(2)  # 3 V
+CLASS_C = const(3)  # 1.8 V
+
+# Results of activate() / send()
+OK = const(0)
+ERR_ABSENT = const(1)  # no card in the slot
+ERR_CLASS = const(2)  # the board cannot supply this class
+ERR_FAULT = const(3)  # interface chip fault: overcurrent, VCC drop (E3)
+ERR_REPEAT = const(4)  # the card signalled a parity error more often than the retry limit (§7.3)
+
+
+class CardPort:
+    """One slot's electrical and character interface. Boards subclass it."""
+
+    clock_hz = 3571200  # CLK frequency while powered
+
+    def present(self) -> bool:
+        """True if a card is in the slot (debounced presence switch / interface chip)."""
+        raise NotImplementedError
+
+    def fault(self) -> bool:
+        """True if the interface chip reports a fault since the last activation (E3)."""
+        raise NotImplementedError
+
+    def activate(self, voltage_class: int) -> int:
+        """Cold activation up to the reset release, §6.2.2: RST low, VCC in ``voltage_class``,
+        CLK running at ``clock_hz``, I/O in reception; character layer back to Fd/Dd,
+        direct convention, 12 etu guard time, error signal off. Returns OK or ERR_*."""
+        raise NotImplementedError
+
+    def set_reset(self, high: bool) -> None:
+        """Drive RST (the slot holds it low ≥ 400 clock cycles with ``wait_clocks``, §6.2.2-6.2.3)."""
+        raise NotImplementedError
+
+    def deactivate(self) -> None:
+        """Deactivation sequence, §6.4: RST low, CLK stopped low, I/O low, VCC off (E1)."""
+        raise NotImplementedError
+
+    def wait_clocks(self, clocks: int) -> None:
+        """Wait ``clocks`` card clock cycles (at least)."""
+        raise NotImplementedError
+
+    def wait_etu(self, etu: int) -> None:
+        """Wait ``etu`` etu (at least) since the leading edge of the last character on the line,
+        e.g. the 16-etu T=0 turnaround or the 22-etu T=1 BGT before sending."""
+        raise NotImplementedError
+
+    def set_character(self, f: int, d: int, inverse: bool, guard_time_etu: int, retries: int) -> None:
+        """Character layer after the ATR/PPS: F/D, convention, guard time of reader-sent
+        characters (12 + N etu, §8.3), error signal and repetition: ``retries`` > 0 enables
+        them with that limit (T=0), 0 disables them (T=1, §7.3)."""
+        raise NotImplementedError
+
+    def send(self, buf, start: int, end: int) -> int:
+        """Transmit ``buf[start:end]``, returning after the last character's guard time.
+
+        Repeats a character the card NACKs, up to the retry limit (§7.3). Returns OK,
+        ERR_REPEAT or ERR_ABSENT.
+        """
+        raise NotImplementedError
+
+    def receive(self, buf, start: int, count: int, first_timeout_etu: int, char_timeout_etu: int, parity) -> int:
+        """Receive up to ``count`` characters into ``buf[start:]``.
+
+        The first must start within ``first_timeout_etu`` of the previous character's
+        leading edge, each next one within ``char_timeout_etu`` of the one before.
+        ``parity[start + i]`` is set to 1 for a character still wrong after the error
+        signal / retries, 0 otherwise. Characters already received (their leading edge
+        has passed) are returned at once whatever the timeouts, so ``first_timeout_etu``
+        = 0 drains what the card sent unasked (T0-32). Returns the number received:
+        fewer than ``count`` means a timeout, or removal (check ``present()``).
+        """
+        raise NotImplementedError
+
+    def now_etu(self) -> int:
+        """Leading edge of the last character on the line (or of the RST release), in etu since
+        activation; etu counted at the F/D in force when each stretch of time passed."""
+        raise NotImplementedError

@@ -1,0 +1,343 @@
+"""One card slot: activation, ATR, PPS, character-layer setup, deactivation (ISO 7816-3 §6-§9).
+
+Drives a ``hal.CardPort`` with the sans-IO engines of ``iso7816_3``. Policies:
+
+* Classes (§6.2.4, E4): ``power_on(POWER_AUTO)`` tries C (1.8 V), then B (3 V), then A
+  (5 V), deactivating between tries; a class the board cannot supply is skipped. An
+  explicit class is tried alone. (libccid asks 5 V first and falls back itself.)
+* Cold reset (§6.2.2): RST held low RST_LOW_CLOCKS clock cycles (≥ 400 by ISO, 40 000
+  to 45 000 by EMV: 42 000), then released; TS must start within ATR_WINDOW_CLOCKS
+  (40 000 + 1 000 margin, A1). Warm reset (§6.2.3, A26): the same with VCC and CLK on.
+* ATR characters (A6, A7): at most ATR_CHAR_TIMEOUT_ETU between leading edges (ISO
+  9 600, EMV tolerance 10 080 used), the whole ATR within ATR_TOTAL_ETU from TS
+  (EMV 19 200, tolerance 20 160 used); a parity error on an ATR character other than
+  a TS read in the wrong convention is an ATR failure (A24).
+* ATR failures (A11 bad TCK, A12 truncated/timeout, A14 too long, A24 parity): one warm
+  reset, then deactivation with the CCID error. A mute card (no TS, A1) is deactivated
+  and reported mute after the last class. The decision's WARM_RESET (A18) is honoured
+  once.
+* PPS (P1-P11): as ``pps.PPSProposal`` decides, as the first exchange only; a failed
+  PPS deactivates (ISO §9.3) and reports the error.
+* Any fatal error, removal or interface fault deactivates in the order of §6.4 (E1,
+  E2, E3); the slot then reports "present, inactive" or "absent".
+
+Long waits are cut in slices of about SLICE_MS, calling ``idle()`` between them, so
+the link server can send keep-alives while a card thinks.
+"""
+
+from cpsdi_proto import ccid
+from cpsdi_proto.compat import const
+
+from cpsdi_fw import hal
+from cpsdi_fw.iso7816_3 import atr, pps, t0, timing
+
+RST_LOW_CLOCKS = const(42000)
+ATR_WINDOW_CLOCKS = const(41000)
+ATR_CHAR_TIMEOUT_ETU = const(10080)
+ATR_TOTAL_ETU = const(20160)
+T0_RETRIES = const(3)  # character repetitions on a parity error in T=0 (§7.3)
+SLICE_MS = const(100)
+MAX_BAUD = const(250000)  # highest card bit rate this firmware proposes by default
+
+# Slot states (CCID bmICCStatus values)
+STATE_ACTIVE = const(0)
+STATE_INACTIVE = const(1)
+STATE_ABSENT = const(2)
+
+_CLASS_ORDER = (hal.CLASS_C, hal.CLASS_B, hal.CLASS_A)
+_RX_CHUNK = const(64)
+
+
+class Slot:
+    """Activation and character-layer state of one slot (see module docstring)."""
+
+    def __init__(self, port: hal.CardPort, max_baud: int = MAX_BAUD, idle=None) -> None:
+        self.port = port
+        self.max_baud = max_baud
+        self.idle = idle  # called between wait slices (keep-alive), or None
+        self.parser = atr.ATRParser()
+        self.decision = atr.ATRDecision()
+        self.proposal = pps.PPSProposal()
+        self.checker = pps.PPSResponseChecker()
+        self.gate = pps.PPSGate()
+        self._byte = bytearray(1)
+        self._flag = bytearray(1)
+        self._pps = bytearray(pps.MAX_PPS_LEN)
+        self._rx = bytearray(_RX_CHUNK)
+        self._rx_flags = bytearray(_RX_CHUNK)
+        self.t0_apdu = t0.T0APDU()
+        self.t0_tpdu = t0.T0TPDU()
+        self.extra_bytes = 0  # card bytes found where none was due (flushed, T0-32)
+        self.powered = False
+        self.voltage_class = 0
+        self.error = 0  # CCID bError of the last failure, 0 if none
+        self.warm_resets = 0
+        self._etu_clocks = timing.FD  # clock cycles per etu at the F/D in force
+
+    # -- state -----------------------------------------------------------------
+    def state(self) -> int:
+        """CCID bmICCStatus: 0 active, 1 present and inactive, 2 absent."""
+        if not self.port.present():
+            if self.powered:
+                self._deactivate()
+            return STATE_ABSENT
+        return STATE_ACTIVE if self.powered else STATE_INACTIVE
+
+    def atr(self) -> memoryview:
+        """The ATR of the active card (empty when inactive); valid until the next reset."""
+        if not self.powered:
+            return memoryview(self.parser.buf)[:0]
+        return self.parser.atr()
+
+    # -- activation --------------------------------------------------------------
+    def power_on(self, power_select: int = ccid.POWER_AUTO) -> int:
+        """Activate (or reset, if active) the card; return 0 or a CCID bError (``self.error``)."""
+        if self.powered:
+            return self.warm_reset()
+        self.error = 0
+        if not self.port.present():
+            return self._fail(ccid.ERR_ICC_MUTE)
+        if power_select == ccid.POWER_AUTO:
+            classes = _CLASS_ORDER
+        elif power_select in (hal.CLASS_A, hal.CLASS_B, hal.CLASS_C):
+            classes = (power_select,)
+        else:
+            return self._fail(ccid.ERR_ICC_CLASS_NOT_SUPPORTED)
+        result = ccid.ERR_ICC_CLASS_NOT_SUPPORTED
+        for voltage_class in classes:
+            rc = self.port.activate(voltage_class)
+            if rc == hal.ERR_CLASS:
+                continue
+            if rc != hal.OK:
+                self._deactivate()
+                return self._fail(ccid.ERR_ICC_MUTE if rc == hal.ERR_ABSENT else ccid.ERR_HW_ERROR)
+            self.powered = True
+            self.voltage_class = voltage_class
+            self._etu_clocks = timing.FD
+            self.warm_resets = 0
+            self.port.wait_clocks(RST_LOW_CLOCKS)
+            self.port.set_reset(True)
+            result = self._answer_to_reset()
+            if result == 0:
+                return 0
+            self._deactivate()
+            if result != ccid.ERR_ICC_MUTE or not self.port.present():
+                break  # a card that answered is in its class; only a mute card gets the next one (E4)
+        return self._fail(result)
+
+    def warm_reset(self) -> int:
+        """Warm reset of the active card (§6.2.3, A26); return 0 or a CCID bError."""
+        if not self.powered:
+            return self.power_on()
+        self.error = 0
+        self.warm_resets = 0
+        self._warm()
+        result = self._answer_to_reset()
+        if result:
+            self._deactivate()
+            return self._fail(result)
+        return 0
+
+    def power_off(self) -> None:
+        """Deactivate (§6.4); harmless when inactive."""
+        self._deactivate()
+
+    # -- T=0 exchanges -------------------------------------------------------------
+    def transmit_apdu_t0(self, apdu, n: int, resp, resp_max: int) -> int:
+        """Run one command APDU over T=0 (§12, 61xx/6Cxx/ENVELOPE by ``t0.T0APDU``).
+
+        Returns the response length (data + SW1 SW2) in ``resp``, or a negative CCID
+        bError on failure (``self.error`` too). A protocol failure deactivates the card.
+        """
+        eng = self.t0_apdu
+        if not self.powered:
+            return -self._fail(ccid.ERR_ICC_MUTE)
+        rc = eng.start(apdu, n, resp, resp_max)
+        if rc:
+            return -self._fail(t0.ccid_error(rc))
+        if self._drive_t0(eng) != t0.DONE:
+            return -self._engine_failed(eng.error)
+        return eng.resp_length
+
+    def transmit_tpdu_t0(self, tpdu, n: int, resp) -> int:
+        """Run one T=0 TPDU as given (CCID TPDU level); response length or negative bError."""
+        eng = self.t0_tpdu
+        if not self.powered:
+            return -self._fail(ccid.ERR_ICC_MUTE)
+        rc = eng.start_tpdu(tpdu, n, resp, 0)
+        if rc:
+            return -self._fail(t0.ccid_error(rc))
+        if self._drive_t0(eng) != t0.DONE:
+            return -self._engine_failed(eng.error)
+        return eng.stored()
+
+    def _engine_failed(self, code: int) -> int:
+        error = t0.ccid_error(code)
+        if not self.port.present():
+            error = ccid.ERR_ICC_MUTE
+        if code in (t0.MUTE, t0.PARITY, t0.BAD_PROCEDURE, t0.TOO_MANY_NULLS, t0.SEND_FAILED, t0.SW_NOT_ALLOWED,
+                    t0.LOOP_LIMIT) or not self.port.present():
+            self._deactivate()  # the card's state is unknown: T0-4, T0-5, T0-28, E2
+        return self._fail(error)
+
+    def _drive_t0(self, eng) -> int:
+        """Carry out the engine's SEND/RECEIVE actions on the port until DONE or ERROR."""
+        port = self.port
+        rx = self._rx
+        flags = self._rx_flags
+        action = eng.action()
+        while action == t0.SEND or action == t0.RECEIVE:
+            if not port.present():
+                return t0.ERROR
+            if action == t0.SEND:
+                port.wait_etu(t0.TURNAROUND_ETU)  # T0-30: ≥ 16 etu after the card's last character
+                self.extra_bytes += port.receive(rx, 0, _RX_CHUNK, 0, 0, flags)  # T0-32: flush
+                start = eng.tx_offset
+                if port.send(eng.tx_buf, start, start + eng.tx_count) == hal.OK:
+                    action = eng.on_sent()
+                else:
+                    action = eng.on_send_error()
+                continue
+            want = eng.rx_count if eng.rx_count < _RX_CHUNK else _RX_CHUNK
+            got = self._receive(rx, want, eng.timeout_etu)
+            if got == 0:
+                action = eng.on_timeout()
+                continue
+            i = 0
+            while i < got and action == t0.RECEIVE:
+                action = eng.feed(rx[i], flags[i] != 0)
+                i += 1
+            self.extra_bytes += got - i
+        return action
+
+    def _receive(self, buf, count: int, timeout_etu: int) -> int:
+        """Up to ``count`` characters, the first within ``timeout_etu`` (sliced, calling ``idle``)."""
+        port = self.port
+        flags = self._rx_flags
+        slice_etu = port.clock_hz // 1000 * SLICE_MS // self._etu_clocks + 1
+        waited = slice_etu if slice_etu < timeout_etu else timeout_etu
+        while True:
+            got = port.receive(buf, 0, count, waited, timeout_etu, flags)
+            if got or waited >= timeout_etu or not port.present():
+                return got
+            if self.idle is not None:
+                self.idle()
+            waited += slice_etu
+            if waited > timeout_etu:
+                waited = timeout_etu
+
+    # -- internals -------------------------------------------------------------------
+    def _fail(self, error: int) -> int:
+        self.error = error
+        return error
+
+    def _deactivate(self) -> None:
+        self.port.deactivate()
+        self.powered = False
+        self.gate.after_exchange()
+
+    def _character(self, f: int, d: int, inverse: bool, guard_time_etu: int, retries: int) -> None:
+        self._etu_clocks = timing.etu_clocks(f, d)
+        self.port.set_character(f, d, inverse, guard_time_etu, retries)
+
+    def _warm(self) -> None:
+        self.warm_resets += 1
+        self.port.set_reset(False)
+        self._character(timing.FD, timing.DD, False, timing.GUARD_TIME_DEFAULT_ETU, 0)
+        self.port.wait_clocks(RST_LOW_CLOCKS)
+        self.port.set_reset(True)
+
+    def _answer_to_reset(self) -> int:
+        """Read and decide the ATR after a reset release, warm-resetting once on failure."""
+        while True:
+            error = self._read_atr()
+            if error == 0:
+                action = self.decision.decide(self.parser, self.port.clock_hz, self.max_baud, self.warm_resets > 0)
+                if action == atr.ACCEPT:
+                    return self._after_atr()
+                error = atr.ccid_error(self.decision.error)
+                if action == atr.REJECT:
+                    return error
+            elif error == ccid.ERR_ICC_MUTE and self.warm_resets == 0:
+                return error  # no TS at all (A1): no warm reset, next class
+            if self.warm_resets >= 1 or not self.port.present():
+                return error
+            self._warm()
+
+    def _read_atr(self) -> int:
+        """Receive the ATR into the parser (A1-A14, A24); 0 or a CCID bError."""
+        port = self.port
+        parser = self.parser
+        parser.reset(False)
+        first_etu = (ATR_WINDOW_CLOCKS + timing.FD - 1) // timing.FD
+        start_etu = -1
+        status = atr.NEED_MORE
+        while status == atr.NEED_MORE:
+            if not self._receive_byte(first_etu):
+                if not port.present():
+                    return ccid.ERR_ICC_MUTE
+                return ccid.ERR_ICC_MUTE if start_etu < 0 else ccid.ERR_BAD_ATR_TCK
+            b = self._byte[0]
+            if start_etu < 0:
+                start_etu = port.now_etu()
+            elif port.now_etu() - start_etu > ATR_TOTAL_ETU:
+                return ccid.ERR_BAD_ATR_TCK  # A7: the ATR took too long
+            if self._flag[0] and not (parser.length == 0 and b in (0x03, 0x23)):
+                return ccid.ERR_XFR_PARITY_ERROR  # A24
+            status = parser.feed_byte(b)
+            if parser.length == 1 and parser.inverse != parser.rx_inverse:
+                # A3/A4: the card uses the other convention; the UART follows it
+                self._character(timing.FD, timing.DD, parser.inverse, timing.GUARD_TIME_DEFAULT_ETU, 0)
+                parser.set_rx_inverse(parser.inverse)
+            first_etu = ATR_CHAR_TIMEOUT_ETU
+        if status == atr.ERROR:
+            return atr.ccid_error(parser.error)
+        return 0
+
+    def _after_atr(self) -> int:
+        """PPS if useful (P1-P11), then the character layer of the session."""
+        d = self.decision
+        self.gate.after_atr(d)
+        action = self.proposal.decide(d, self.port.clock_hz, self.max_baud)
+        if action == pps.REFUSE:
+            return pps.ccid_error(self.proposal.error)
+        if action == pps.SEND:
+            error = self._exchange_pps()
+            if error:
+                return error
+        self.gate.after_exchange()
+        retries = T0_RETRIES if d.protocol == 0 else 0
+        self._character(d.f, d.d, self.parser.inverse, d.guard_time_etu, retries)
+        return 0
+
+    def _exchange_pps(self) -> int:
+        if self.gate.before_pps():
+            return pps.ccid_error(pps.NOT_ALLOWED)
+        n = self.proposal.build(self._pps)
+        checker = self.checker
+        checker.start(self._pps, n)
+        self.port.wait_etu(timing.GUARD_TIME_DEFAULT_ETU + 4)  # ≥ 16 etu turnaround after the ATR
+        if self.port.send(self._pps, 0, n) != hal.OK:
+            return ccid.ERR_ICC_MUTE if not self.port.present() else ccid.ERR_XFR_PARITY_ERROR
+        status = atr.NEED_MORE
+        while status == atr.NEED_MORE:
+            # P6: each response character within the initial WT (9 600 etu at Fd/Dd)
+            if not self._receive_byte(timing.INITIAL_WT_ETU):
+                status = checker.timeout()
+                break
+            if self._flag[0]:
+                status = checker.parity_error()
+                break
+            status = checker.feed_byte(self._byte[0])
+        if status != atr.DONE:
+            return pps.ccid_error(checker.error)
+        pps.apply_pps(self.decision, checker)
+        return 0
+
+    def _receive_byte(self, timeout_etu: int) -> bool:
+        """One character into ``_byte``/``_flag`` within ``timeout_etu``; False on timeout."""
+        if self._receive(self._rx, 1, timeout_etu) != 1:
+            return False
+        self._byte[0] = self._rx[0]
+        self._flag[0] = self._rx_flags[0]
+        return True
