@@ -71,6 +71,8 @@ class EventKind(enum.Enum):
 
 
 DEACTIVATION_EVENTS = (EventKind.RST_LOW, EventKind.CLK_STOP, EventKind.IO_LOW, EventKind.VCC_OFF)
+# Bookkeeping events the card logs on the way; they do not interrupt a deactivation sequence.
+_NON_CONTACT_EVENTS = (EventKind.OUTPUT_CANCELLED, EventKind.RX_FLUSHED, EventKind.MUTED)
 
 
 @dataclass(frozen=True)
@@ -264,7 +266,8 @@ class CardRecords:
     def deactivations(self) -> list[list[EventKind]]:
         """The contact events of every deactivation, in order (expected: RST_LOW, CLK_STOP, IO_LOW, VCC_OFF).
 
-        A deactivation is the run of RST_LOW / CLK_STOP / IO_LOW events directly before a VCC_OFF.
+        A deactivation is the run of RST_LOW / CLK_STOP / IO_LOW events directly before a VCC_OFF
+        (bookkeeping events such as OUTPUT_CANCELLED in between are skipped).
         """
         out: list[list[EventKind]] = []
         for i, e in enumerate(self.events):
@@ -272,8 +275,12 @@ class CardRecords:
                 continue
             run: list[EventKind] = [e.kind]
             j = i - 1
-            while j >= 0 and self.events[j].kind in DEACTIVATION_EVENTS and self.events[j].kind not in run:
-                run.append(self.events[j].kind)
+            while j >= 0 and self.events[j].kind not in run:
+                kind = self.events[j].kind
+                if kind in DEACTIVATION_EVENTS:
+                    run.append(kind)
+                elif kind not in _NON_CONTACT_EVENTS:
+                    break
                 j -= 1
             run.reverse()
             out.append(run)
