@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Set up everything the demo and the test suite need, idempotently:
-#   1. Debian packages (pcscd, libccid, pcsc-tools, socat) when run as root;
-#   2. a venv in .venv with cpsdi installed editable, with its test extras;
+#   1. Debian packages (pcscd, libccid, pcsc-tools, socat; swig and libpcsclite-dev to
+#      build pyscard) when run as root;
+#   2. a venv in .venv with cpsdi installed editable, with its test extras (and the
+#      `pcsc` extra, pyscard, when its build dependencies are there);
 #   3. MicroPython port stubs in build/typings-<port> (for pyright on device code);
 #   4. the MicroPython WebAssembly build (npm) for the device-test runner.
 # Re-runs skip what is already in place (stamps keyed on the inputs' hashes).
@@ -11,7 +13,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV="$ROOT/.venv"
 BUILD="$ROOT/build"
 PYTHON=${PYTHON:-python3}
-APT_PACKAGES=(pcscd libccid pcsc-tools socat)
+APT_PACKAGES=(pcscd libccid pcsc-tools socat swig libpcsclite-dev)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 mkdir -p "$BUILD"
@@ -34,14 +36,20 @@ fi
 
 # 2. Python venv -----------------------------------------------------------
 stamp="$VENV/.cpsdi-stamp"
-want=$(cat "$ROOT/pyproject.toml" | sha256sum | cut -c1-16)
+extras=test
+if command -v swig >/dev/null && [ -f /usr/include/PCSC/winscard.h ]; then
+    extras=test,pcsc
+else
+    log "NOT installing pyscard (needs swig and libpcsclite-dev): PC/SC cross-checks skip"
+fi
+want=$( (cat "$ROOT/pyproject.toml"; echo "$extras") | sha256sum | cut -c1-16)
 if [ ! -x "$VENV/bin/python" ]; then
     log "creating venv in $VENV"
     "$PYTHON" -m venv "$VENV"
 fi
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    log "installing cpsdi[test] (editable)"
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$ROOT[test]"
+    log "installing cpsdi[$extras] (editable)"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$ROOT[$extras]"
     echo "$want" >"$stamp"
 fi
 
