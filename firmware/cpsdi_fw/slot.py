@@ -29,7 +29,7 @@ from cpsdi_proto import ccid
 from cpsdi_proto.compat import const
 
 from cpsdi_fw import hal
-from cpsdi_fw.iso7816_3 import atr, pps, t0, timing
+from cpsdi_fw.iso7816_3 import atr, pps, t0, t1, timing
 
 RST_LOW_CLOCKS = const(42000)
 ATR_WINDOW_CLOCKS = const(41000)
@@ -37,6 +37,7 @@ ATR_CHAR_TIMEOUT_ETU = const(10080)
 ATR_TOTAL_ETU = const(20160)
 T0_RETRIES = const(3)  # character repetitions on a parity error in T=0 (§7.3)
 SLICE_MS = const(100)
+IFSD = const(254)  # the reader's IFSD, negotiated with S(IFS req) after the ATR/PPS (T1-3)
 MAX_BAUD = const(250000)  # highest card bit rate this firmware proposes by default
 
 # Slot states (CCID bmICCStatus values)
@@ -67,6 +68,10 @@ class Slot:
         self._rx_flags = bytearray(_RX_CHUNK)
         self.t0_apdu = t0.T0APDU()
         self.t0_tpdu = t0.T0TPDU()
+        self.t1 = t1.T1Engine()
+        self._block_flags = bytearray(t1.RX_MAX)
+        self.ifsd = IFSD
+        self._t1_resynch = False  # resynchronise before the next T=1 APDU (after a card abort)
         self.extra_bytes = 0  # card bytes found where none was due (flushed, T0-32)
         self.powered = False
         self.voltage_class = 0
@@ -171,6 +176,100 @@ class Slot:
             return -self._engine_failed(eng.error)
         return eng.stored()
 
+    # -- T=1 exchanges -------------------------------------------------------------
+    def protocol(self) -> int:
+        """Protocol in force on the active card: 0 (T=0) or 1 (T=1)."""
+        return self.decision.protocol
+
+    def transmit_apdu_t1(self, apdu, n: int, resp, resp_max: int) -> int:
+        """Run one command APDU (short or extended) over T=1 with full error recovery.
+
+        Returns the response length (data + SW1 SW2) in ``resp``, or a negative CCID
+        bError. A lost session (resynch exhausted) deactivates the card (T1-24).
+        """
+        eng = self.t1
+        if not self.powered:
+            return -self._fail(ccid.ERR_ICC_MUTE)
+        if self._t1_resynch:
+            # After a card abortion ISO leaves the sequence state open ("[verify]" in the
+            # reference): resynchronise first, so both sides start from N(S) = N(R) = 0.
+            if eng.start_resynch() or self._drive_t1(eng) != t1.DONE:
+                self._deactivate()
+                return -self._fail(ccid.ERR_ICC_MUTE if not self.port.present() else t1.ccid_error(eng.error))
+            self._t1_resynch = False
+        rc = eng.start_apdu(apdu, n, resp, resp_max)
+        if rc:
+            return -self._fail(t1.ccid_error(rc))
+        if self._drive_t1(eng) != t1.DONE:
+            error = t1.ccid_error(eng.error)
+            self._t1_resynch = eng.error == t1.ABORTED
+            if eng.dead or not self.port.present():
+                self._deactivate()
+                if not self.port.present():
+                    error = ccid.ERR_ICC_MUTE
+            return -self._fail(error)
+        return eng.resp_length
+
+    def transmit_apdu(self, apdu, n: int, resp, resp_max: int) -> int:
+        """One APDU with the protocol in force (APDU level); length or negative bError."""
+        if self.powered and self.decision.protocol == 1:
+            return self.transmit_apdu_t1(apdu, n, resp, resp_max)
+        return self.transmit_apdu_t0(apdu, n, resp, resp_max)
+
+    def _drive_t1(self, eng) -> int:
+        """Carry out the T=1 engine's SEND/RECEIVE actions (one whole block each) until DONE/ERROR."""
+        port = self.port
+        buf = eng.rx_buf
+        flags = self._block_flags
+        action = eng.action()
+        while action == t1.SEND or action == t1.RECEIVE:
+            if not port.present():
+                return t1.ERROR
+            if action == t1.SEND:
+                action = self._send_for(eng, eng.bgt_etu)  # T1-36: BGT before each reader block
+                continue
+            # one block: prologue within wait_etu (BWT, or BWT x WTX), the rest within CWT each
+            got = self._receive_into(buf, 0, 3, eng.wait_etu, eng.cwt_etu, flags)
+            if got == 0:
+                action = eng.on_timeout()
+                continue
+            if got == 3:
+                total = eng.expected_block_length(buf[0], buf[1], buf[2])
+                if total > 3:
+                    got += self._receive_into(buf, 3, total - 3, eng.cwt_etu, eng.cwt_etu, flags)
+                elif total < 0:
+                    got = self._drain(buf, got, eng.cwt_etu, flags)  # LEN = FF / > IFSD: until CWT silence
+            parity = False
+            for i in range(got):
+                if flags[i]:
+                    parity = True
+            action = eng.on_block(buf, 0, got, parity)
+        return action
+
+    def _drain(self, buf, got: int, cwt_etu: int, flags) -> int:
+        """Read until CWT passes in silence, keeping at most len(buf) bytes (T1-29, T1-30)."""
+        limit = len(buf)
+        while got < limit:
+            n = self._receive_into(buf, got, limit - got, cwt_etu, cwt_etu, flags)
+            if n == 0:
+                return got
+            got += n
+        # the buffer is full: discard whatever else the card sends until CWT silence (bounded)
+        for _ in range(1024):
+            if self._receive_into(self._rx, 0, _RX_CHUNK, cwt_etu, cwt_etu, self._rx_flags) == 0:
+                break
+        return got
+
+    def _send_for(self, eng, turnaround_etu: int) -> int:
+        """An engine's SEND: wait the turnaround, drain unasked card bytes (T0-32), transmit."""
+        port = self.port
+        port.wait_etu(turnaround_etu)
+        self.extra_bytes += port.receive(self._rx, 0, _RX_CHUNK, 0, 0, self._rx_flags)
+        start = eng.tx_offset
+        if port.send(eng.tx_buf, start, start + eng.tx_count) == hal.OK:
+            return eng.on_sent()
+        return eng.on_send_error()
+
     def _engine_failed(self, code: int) -> int:
         error = t0.ccid_error(code)
         if not self.port.present():
@@ -190,13 +289,7 @@ class Slot:
             if not port.present():
                 return t0.ERROR
             if action == t0.SEND:
-                port.wait_etu(t0.TURNAROUND_ETU)  # T0-30: ≥ 16 etu after the card's last character
-                self.extra_bytes += port.receive(rx, 0, _RX_CHUNK, 0, 0, flags)  # T0-32: flush
-                start = eng.tx_offset
-                if port.send(eng.tx_buf, start, start + eng.tx_count) == hal.OK:
-                    action = eng.on_sent()
-                else:
-                    action = eng.on_send_error()
+                action = self._send_for(eng, t0.TURNAROUND_ETU)  # T0-30: ≥ 16 etu after the card
                 continue
             want = eng.rx_count if eng.rx_count < _RX_CHUNK else _RX_CHUNK
             got = self._receive(rx, want, eng.timeout_etu)
@@ -211,20 +304,24 @@ class Slot:
         return action
 
     def _receive(self, buf, count: int, timeout_etu: int) -> int:
-        """Up to ``count`` characters, the first within ``timeout_etu`` (sliced, calling ``idle``)."""
+        """Up to ``count`` characters into ``buf``/``_rx_flags``, each within ``timeout_etu``."""
+        return self._receive_into(buf, 0, count, timeout_etu, timeout_etu, self._rx_flags)
+
+    def _receive_into(self, buf, start: int, count: int, first_etu: int, char_etu: int, flags) -> int:
+        """Up to ``count`` characters at ``buf[start:]``, the first within ``first_etu`` (waited
+        in slices calling ``idle``), the next ones within ``char_etu`` of each other."""
         port = self.port
-        flags = self._rx_flags
         slice_etu = port.clock_hz // 1000 * SLICE_MS // self._etu_clocks + 1
-        waited = slice_etu if slice_etu < timeout_etu else timeout_etu
+        waited = slice_etu if slice_etu < first_etu else first_etu
         while True:
-            got = port.receive(buf, 0, count, waited, timeout_etu, flags)
-            if got or waited >= timeout_etu or not port.present():
+            got = port.receive(buf, start, count, waited, char_etu, flags)
+            if got or waited >= first_etu or not port.present():
                 return got
             if self.idle is not None:
                 self.idle()
             waited += slice_etu
-            if waited > timeout_etu:
-                waited = timeout_etu
+            if waited > first_etu:
+                waited = first_etu
 
     # -- internals -------------------------------------------------------------------
     def _fail(self, error: int) -> int:
@@ -308,6 +405,21 @@ class Slot:
         self.gate.after_exchange()
         retries = T0_RETRIES if d.protocol == 0 else 0
         self._character(d.f, d.d, self.parser.inverse, d.guard_time_etu, retries)
+        if d.protocol == 1:
+            return self._start_t1()
+        return 0
+
+    def _start_t1(self) -> int:
+        """T=1 session after the ATR/PPS: IFSC, EDC, BWT/CWT, then S(IFS req, IFSD) (T1-3)."""
+        d = self.decision
+        eng = self.t1
+        self._t1_resynch = False
+        eng.configure(d.ifsc, t1.IFS_DEFAULT, d.edc_crc, t1.CRC_LIBCCID)
+        eng.set_waits(d.bwi, d.cwi, d.f, d.d)
+        if self.ifsd == t1.IFS_DEFAULT:
+            return 0
+        if eng.start_ifsd(self.ifsd) or self._drive_t1(eng) != t1.DONE:
+            return t1.ccid_error(eng.error) if self.port.present() else ccid.ERR_ICC_MUTE
         return 0
 
     def _exchange_pps(self) -> int:

@@ -16,19 +16,35 @@ One fault per line, ``#`` starts a comment, keywords are case-insensitive::
     refuse class A
     nack reader byte 6 times 4
     flip atr byte 2 mask FF once          # `once`: only the first time it applies
+    corrupt edc of block 1 mask FF        # T=1 blocks (T1Behaviour): see below
+    drop block 2
+    truncate block 3 after 4 bytes
+    wrong ns on block 1
+    len FF on block 1
+    nad 12 on block 1
+    rfu on block 1 mask 01
+    rblock 0 err 1 corrupt instead of block 1
+    wtx 02 times 3 before block 1
+    ifs 10 before block 2
+    abort before block 2
+    resynch before block 1
+    lose sequence at block 2
+    ignore resynch times 3
 
 Counting: ``atr`` is response 0; ``response N`` (N >= 1) is the card's N-th answer since
 the last reset (an answer = what the card sends after a reader transmission);
 ``response N byte K`` is the K-th byte of that answer *as the card produced it* (before
 injected NULLs or extra bytes); ``card byte N`` is the N-th character the card puts on
 the line since the last reset (injected characters included, repetitions not);
-``reader byte N`` the N-th character the reader sent since the last reset. All are 1-based.
+``reader byte N`` the N-th character the reader sent since the last reset; ``block K`` the
+K-th T=1 block the card produced since the last reset (inserted S-requests, R-blocks and
+dropped blocks included). All are 1-based.
 
 Model (extensible): a :class:`Fault` implements hooks the virtual card calls at the
 character level (:meth:`Fault.on_card_char`, :meth:`Fault.on_reader_char`) and at the
 answer level (:meth:`Fault.on_response`, called with the whole answer, e.g. one T=1
-block, before it is queued). T=1 block faults (corrupt EDC, drop or truncate a block,
-WTX storms) are new subclasses of :class:`Fault` plus new statements in :class:`_Parser`.
+block, before it is queued). The T=1 card calls :meth:`Fault.before_t1_block` and
+:meth:`Fault.shape_t1_block` (both edit a :class:`T1Plan`) and :meth:`Fault.ignores_resynch`.
 """
 
 from __future__ import annotations
@@ -59,6 +75,19 @@ __all__ = [
     "RemoveCard",
     "RefuseClass",
     "NackReaderByte",
+    "BlockSelector",
+    "T1Plan",
+    "CorruptEdc",
+    "DropBlock",
+    "TruncateBlock",
+    "WrongNs",
+    "SetLen",
+    "SetNad",
+    "RfuBits",
+    "RBlockInstead",
+    "SRequestBefore",
+    "LoseSequence",
+    "IgnoreResynch",
     "FaultScript",
     "FaultSet",
     "parse_fault_script",
@@ -174,6 +203,18 @@ class ReaderSelector:
         return "reader byte %d" % self.byte
 
 
+@dataclass(frozen=True)
+class BlockSelector:
+    """A T=1 card block: ``block K``, the K-th block the card puts out since the last reset
+    (1-based, counted after the ATR/PPS; injected S-requests and R-blocks count, dropped blocks too)."""
+
+    block: int
+
+    def text(self) -> str:
+        """Canonical script text."""
+        return "block %d" % self.block
+
+
 Selector = Union[CharSelector, ResponseSelector, ReaderSelector]
 
 
@@ -263,6 +304,21 @@ class Fault:
         """The reader's ``serial``-th character (``repetition``-th retransmission) at ``edge_clocks``:
         called with ``before=True`` just before it starts, then with ``before=False`` once the card
         received it (a NACK can only be requested then)."""
+        return False
+
+    def before_t1_block(self, plan: T1Plan, env: FaultEnv) -> bool:
+        """T=1 card, phase 1: it is about to answer a reader block with its ``plan.block``-th block;
+        the fault may insert S-requests before it, replace it with an R-block, or make the card
+        lose its sequence state (edit ``plan``)."""
+        return False
+
+    def shape_t1_block(self, plan: T1Plan, env: FaultEnv) -> bool:
+        """T=1 card, phase 2: block ``plan.block`` (of kind ``plan.kind``) is framed: edit its header,
+        EDC, length on the line, or drop it (edit ``plan``)."""
+        return False
+
+    def ignores_resynch(self, count: int) -> bool:
+        """T=1 card: True if it leaves the reader's ``count``-th S(RESYNCH req) since the reset unanswered."""
         return False
 
     def refused_classes(self) -> frozenset[int]:
@@ -514,6 +570,249 @@ class NackReaderByte(Fault):
         return True
 
 
+# -- T=1 block faults ---------------------------------------------------------------------------------
+
+
+@dataclass
+class T1Plan:
+    """What a T=1 card is about to do for its block number ``block`` (faults edit it).
+
+    Phase 1 (:meth:`Fault.before_t1_block`, ``kind`` = ""): ``before`` = S-requests (PCB, INF)
+    to send first, each waiting for the reader's S-response (they become blocks ``block``,
+    ``block + 1``, ...); ``instead`` = (PCB, corrupt) of an R-block sent instead of the answer
+    (the reader's block is disregarded); ``lose_sequence``: the card forgets N(S)/N(R) and
+    answers R(0, other error).
+
+    Phase 2 (:meth:`Fault.shape_t1_block`, ``kind`` = I, R or S): header edits (``nad``,
+    ``pcb_or``, ``toggle_ns``, ``length``) are made before the EDC is computed (the block stays
+    EDC-valid); then ``edc_xor`` corrupts the EDC's last byte; ``truncate`` keeps the first n
+    bytes on the line; ``drop`` sends nothing.
+    """
+
+    block: int
+    kind: str = ""
+    before: list[tuple[int, bytes]] = field(default_factory=list)
+    instead: tuple[int, bool] | None = None
+    lose_sequence: bool = False
+    drop: bool = False
+    truncate: int | None = None
+    edc_xor: int = 0
+    toggle_ns: bool = False
+    length: int | None = None
+    nad: int | None = None
+    pcb_or: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class CorruptEdc(Fault):
+    """``corrupt edc of block K [mask HH]``: XOR the last EDC byte with ``mask`` (default FF)."""
+
+    target: BlockSelector
+    mask: int = 0xFF
+
+    def _text(self) -> str:
+        return "corrupt edc of %s mask %02X" % (self.target.text(), self.mask)
+
+    def shape_t1_block(self, plan: T1Plan, env: FaultEnv) -> bool:
+        if plan.block != self.target.block:
+            return False
+        plan.edc_xor ^= self.mask
+        return True
+
+
+@dataclass(frozen=True, kw_only=True)
+class DropBlock(Fault):
+    """``drop block K``: the card stays silent instead of sending the block (the reader's BWT runs
+    out); its state moves on as if it had sent it (an R-block then gets it retransmitted)."""
+
+    target: BlockSelector
+
+    def _text(self) -> str:
+        return "drop %s" % self.target.text()
+
+    def shape_t1_block(self, plan: T1Plan, env: FaultEnv) -> bool:
+        if plan.block != self.target.block:
+            return False
+        plan.drop = True
+        return True
+
+
+@dataclass(frozen=True, kw_only=True)
+class TruncateBlock(Fault):
+    """``truncate block K after N [bytes]``: only the first N bytes of the block go on the line."""
+
+    target: BlockSelector
+    keep: int
+
+    def _text(self) -> str:
+        return "truncate %s after %d bytes" % (self.target.text(), self.keep)
+
+    def shape_t1_block(self, plan: T1Plan, env: FaultEnv) -> bool:
+        if plan.block != self.target.block:
+            return False
+        plan.truncate = self.keep if plan.truncate is None else min(plan.truncate, self.keep)
+        return True
+
+
+@dataclass(frozen=True, kw_only=True)
+class WrongNs(Fault):
+    """``wrong ns on block K``: an I-block goes out with the other N(S) (EDC recomputed). No effect
+    (and not spent by ``once``) if block K is not an I-block."""
+
+    target: BlockSelector
+
+    def _text(self) -> str:
+        return "wrong ns on %s" % self.target.text()
+
+    def shape_t1_block(self, plan: T1Plan, env: FaultEnv) -> bool:
+        if plan.block != self.target.block or plan.kind != "I":
+            return False
+        plan.toggle_ns = not plan.toggle_ns
+        return True
+
+
+@dataclass(frozen=True, kw_only=True)
+class SetLen(Fault):
+    """``len HH on block K``: the LEN byte is HH (e.g. FF), the INF unchanged, EDC recomputed."""
+
+    target: BlockSelector
+    value: int
+
+    def _text(self) -> str:
+        return "len %02X on %s" % (self.value, self.target.text())
+
+    def shape_t1_block(self, plan: T1Plan, env: FaultEnv) -> bool:
+        if plan.block != self.target.block:
+            return False
+        plan.length = self.value
+        return True
+
+
+@dataclass(frozen=True, kw_only=True)
+class SetNad(Fault):
+    """``nad HH on block K``: the block's NAD is HH (EDC recomputed)."""
+
+    target: BlockSelector
+    value: int
+
+    def _text(self) -> str:
+        return "nad %02X on %s" % (self.value, self.target.text())
+
+    def shape_t1_block(self, plan: T1Plan, env: FaultEnv) -> bool:
+        if plan.block != self.target.block:
+            return False
+        plan.nad = self.value
+        return True
+
+
+_RFU_DEFAULT = {"I": 0x01, "R": 0x20, "S": 0x04}  # I b1; R b6; S type 3 -> 7 (C3 -> C7), 0 -> 4 req
+
+
+@dataclass(frozen=True, kw_only=True)
+class RfuBits(Fault):
+    """``rfu on block K [mask HH]``: OR RFU bits into the PCB (default: I-block 01, R-block 20 (b6),
+    S-block 04 (an unknown type)); EDC recomputed."""
+
+    target: BlockSelector
+    mask: int | None = None
+
+    def _text(self) -> str:
+        return "rfu on %s%s" % (self.target.text(), "" if self.mask is None else " mask %02X" % self.mask)
+
+    def shape_t1_block(self, plan: T1Plan, env: FaultEnv) -> bool:
+        if plan.block != self.target.block:
+            return False
+        plan.pcb_or |= self.mask if self.mask is not None else _RFU_DEFAULT.get(plan.kind, 0x01)
+        return True
+
+
+@dataclass(frozen=True, kw_only=True)
+class RBlockInstead(Fault):
+    """``rblock N [err E] [corrupt] instead of block K``: the card answers the reader's block with
+    R(N, E) (E decimal 0-15, default 0), EDC corrupted with ``corrupt``, and disregards the
+    reader's block (no state change: a retransmission is processed as new)."""
+
+    target: BlockSelector
+    nr: int
+    err: int = 0
+    corrupt: bool = False
+
+    def _text(self) -> str:
+        return "rblock %d%s%s instead of %s" % (
+            self.nr, " err %d" % self.err if self.err else "", " corrupt" if self.corrupt else "", self.target.text())
+
+    def before_t1_block(self, plan: T1Plan, env: FaultEnv) -> bool:
+        if plan.block != self.target.block or plan.instead is not None:
+            return False
+        plan.instead = (0x80 | (self.nr << 4) | self.err, self.corrupt)
+        return True
+
+
+_S_REQUESTS = {"resynch": 0xC0, "ifs": 0xC1, "abort": 0xC2, "wtx": 0xC3}
+
+
+@dataclass(frozen=True, kw_only=True)
+class SRequestBefore(Fault):
+    """``wtx HH [times N] before block K`` | ``ifs HH before block K`` | ``abort before block K`` |
+    ``resynch before block K``: the card sends S(... req) (N times in a row for WTX, each after the
+    reader's S-response) before block K."""
+
+    target: BlockSelector
+    request: str  # "wtx", "ifs", "abort", "resynch"
+    value: int | None = None
+    count: int = 1
+
+    def _text(self) -> str:
+        text = self.request
+        if self.value is not None:
+            text += " %02X" % self.value
+        if self.count != 1:
+            text += " times %d" % self.count
+        return "%s before %s" % (text, self.target.text())
+
+    def before_t1_block(self, plan: T1Plan, env: FaultEnv) -> bool:
+        if plan.block != self.target.block or plan.instead is not None or plan.lose_sequence:
+            return False
+        inf = b"" if self.value is None else bytes((self.value,))
+        plan.before.extend([(_S_REQUESTS[self.request], inf)] * self.count)
+        return True
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoseSequence(Fault):
+    """``lose sequence at block K``: the card forgets its sequence state (N(S) = N(R) = 0, chains
+    dropped) and answers R(0, other error) ``00 82 00 82`` as block K (CCID issue #72)."""
+
+    target: BlockSelector
+
+    def _text(self) -> str:
+        return "lose sequence at %s" % self.target.text()
+
+    def before_t1_block(self, plan: T1Plan, env: FaultEnv) -> bool:
+        if plan.block != self.target.block or plan.instead is not None:
+            return False
+        plan.lose_sequence = True
+        return True
+
+
+@dataclass(frozen=True, kw_only=True)
+class IgnoreResynch(Fault):
+    """``ignore resynch [times N | always]``: the card leaves the reader's first N S(RESYNCH req)
+    since the reset unanswered (default 1)."""
+
+    times: int = 1
+
+    def _text(self) -> str:
+        if self.times == ALWAYS:
+            return "ignore resynch always"
+        if self.times == 1:
+            return "ignore resynch"
+        return "ignore resynch times %d" % self.times
+
+    def ignores_resynch(self, count: int) -> bool:
+        return self.times == ALWAYS or count <= self.times
+
+
 # -- a parsed script and its run-time state ----------------------------------------------------------
 
 
@@ -572,6 +871,27 @@ class FaultSet:
             if f.on_reader_char(serial, repetition, edge_clocks, env, before):
                 self._fired(i, f)
 
+    def before_t1_block(self, plan: T1Plan, env: FaultEnv) -> None:
+        """Apply phase-1 T=1 block faults (see :meth:`Fault.before_t1_block`)."""
+        for i, f in self._active():
+            if f.before_t1_block(plan, env):
+                self._fired(i, f)
+
+    def shape_t1_block(self, plan: T1Plan, env: FaultEnv) -> None:
+        """Apply phase-2 T=1 block faults (see :meth:`Fault.shape_t1_block`)."""
+        for i, f in self._active():
+            if f.shape_t1_block(plan, env):
+                self._fired(i, f)
+
+    def ignores_resynch(self, count: int) -> bool:
+        """True if a fault leaves the reader's ``count``-th S(RESYNCH req) unanswered."""
+        out = False
+        for i, f in self._active():
+            if f.ignores_resynch(count):
+                self._fired(i, f)
+                out = True
+        return out
+
 
 # -- parser -------------------------------------------------------------------------------------------
 
@@ -579,7 +899,9 @@ _TOKEN = re.compile(r"\s*(?:(?P<word>[A-Za-z0-9_]+)|(?P<punct>[+\-*()])|(?P<comm
 _DECIMAL = re.compile(r"[0-9]+(?:_[0-9]+)*\Z")
 _HEXBYTE = re.compile(r"(?:0[xX])?([0-9A-Fa-f]{1,2})\Z")
 _HEXSTRING = re.compile(r"(?:0[xX])?((?:[0-9A-Fa-f]{2})+)\Z")
-_VERBS = ("flip", "set", "parity", "delay", "nulls", "mute", "extra", "remove", "refuse", "nack")
+_VERBS = ("flip", "set", "parity", "delay", "nulls", "mute", "extra", "remove", "refuse", "nack",
+          "corrupt", "drop", "truncate", "wrong", "len", "nad", "rfu", "rblock", "wtx", "ifs", "abort",
+          "resynch", "lose", "ignore")
 
 
 @dataclass(frozen=True)
@@ -701,6 +1023,10 @@ class _Parser:
             return CharSelector(self.integer("a byte position", 1), n)
         return ResponseSelector(n)
 
+    def block_selector(self) -> BlockSelector:
+        self.expect("block")
+        return BlockSelector(self.integer("a block number", 1))
+
     def times(self) -> int:
         if self.accept("always"):
             return ALWAYS
@@ -756,6 +1082,69 @@ class _Parser:
             raise self._error_at(start.column, "a number of clocks (WT, CWT, BWT and GT are in etu: use etu)",
                                  "/".join(sorted(expr.names())))
         return expr, unit
+
+    def t1_statement(self, verb: str) -> Fault:
+        if verb == "corrupt":
+            self.expect("edc")
+            self.expect("of")
+            target = self.block_selector()
+            mask = self.byte("a mask") if self.accept("mask") else 0xFF
+            return CorruptEdc(target=target, mask=mask)
+        if verb == "drop":
+            return DropBlock(target=self.block_selector())
+        if verb == "truncate":
+            target = self.block_selector()
+            self.expect("after")
+            keep = self.integer("a number of bytes", 1)
+            self.accept("bytes", "byte")
+            return TruncateBlock(target=target, keep=keep)
+        if verb == "wrong":
+            self.expect("ns")
+            self.expect("on")
+            return WrongNs(target=self.block_selector())
+        if verb in ("len", "nad"):
+            value = self.byte("the %s value" % verb.upper())
+            self.expect("on")
+            target = self.block_selector()
+            return SetLen(target=target, value=value) if verb == "len" else SetNad(target=target, value=value)
+        if verb == "rfu":
+            self.expect("on")
+            target = self.block_selector()
+            rfu_mask = self.byte("a mask") if self.accept("mask") else None
+            return RfuBits(target=target, mask=rfu_mask)
+        if verb == "rblock":
+            tok = self.peek()
+            if tok is None or tok.kind != "word" or tok.text not in ("0", "1"):
+                raise self.error("N(R) (0 or 1)")
+            self.pos += 1
+            nr = int(tok.text)
+            err = 0
+            if self.accept("err"):
+                err = self.integer("an error code", 0)
+                if err > 15:
+                    self.pos -= 1
+                    raise self.error("an error code (a decimal number 0 to 15)")
+            corrupt = self.accept("corrupt") is not None
+            self.expect("instead")
+            self.expect("of")
+            return RBlockInstead(target=self.block_selector(), nr=nr, err=err, corrupt=corrupt)
+        if verb in ("wtx", "ifs"):
+            value = self.byte("the %s value" % ("WTX multiplier" if verb == "wtx" else "IFS"))
+            count = 1
+            if verb == "wtx" and self.accept("times"):
+                count = self.integer("a number of WTX requests", 1)
+            self.expect("before")
+            return SRequestBefore(target=self.block_selector(), request=verb, value=value, count=count)
+        if verb in ("abort", "resynch"):
+            self.expect("before")
+            return SRequestBefore(target=self.block_selector(), request=verb)
+        if verb == "lose":
+            self.expect("sequence")
+            self.expect("at")
+            return LoseSequence(target=self.block_selector())
+        # ignore
+        self.expect("resynch")
+        return IgnoreResynch(times=self.times())
 
     def statement(self) -> Fault:
         verb = self.expect(*_VERBS, what="a fault: ")
@@ -819,11 +1208,13 @@ class _Parser:
                 classes.add(_CLASS_LETTERS[tok.text.upper()])
                 self.pos += 1
             fault = RefuseClass(classes=frozenset(classes))
-        else:  # nack
+        elif verb in ("nack",):
             self.expect("reader")
             self.expect("byte")
             target_r = ReaderSelector(self.integer("a reader byte number", 1))
             fault = NackReaderByte(target=target_r, times=self.times())
+        else:
+            fault = self.t1_statement(verb)
         if self.accept("once"):
             fault = _with_once(fault)
         if not self.at_end():

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from cpsdi_boards.sim.clock import clocks_to_etu
+from cpsdi_boards.sim.t1_block import DecodedBlock, decode_block
 
 __all__ = [
     "Direction",
@@ -25,6 +26,8 @@ __all__ = [
     "GapRecord",
     "Event",
     "ExchangeRecord",
+    "T1Mark",
+    "T1BlockRecord",
     "CardRecords",
 ]
 
@@ -68,6 +71,11 @@ class EventKind(enum.Enum):
     MUTED = "muted"  # a fault made the card stop answering
     SCRIPT_MISMATCH = "script_mismatch"  # scripted card: the reader did not send the expected bytes
     SCRIPT_EXHAUSTED = "script_exhausted"  # scripted card: reader bytes after the last step
+    T1_INVALID = "t1_invalid"  # T=1 card: a reader block it found invalid (detail: why)
+    T1_DROPPED = "t1_dropped"  # T=1 card: a fault dropped its block (detail "block k")
+    T1_RESYNCH_IGNORED = "t1_resynch_ignored"  # T=1 card: did not answer the reader's S(RESYNCH req)
+    T1_ABORTED = "t1_aborted"  # T=1 card: chains abandoned after an S(ABORT) exchange
+    T1_RESYNCHED = "t1_resynched"  # T=1 card: sequence numbers reset (resynch, or a `lose sequence` fault)
 
 
 DEACTIVATION_EVENTS = (EventKind.RST_LOW, EventKind.CLK_STOP, EventKind.IO_LOW, EventKind.VCC_OFF)
@@ -165,6 +173,54 @@ class ExchangeRecord:
 
 
 @dataclass
+class T1Mark:
+    """Where a T=1 block is in ``CardRecords.chars`` (kept by the T=1 card while it runs)."""
+
+    direction: Direction
+    edc: str
+    block: int  # 1-based, per direction, since the last reset
+    chars: list[int] = field(default_factory=list)  # indices into CardRecords.chars (first transmissions)
+
+
+@dataclass(frozen=True)
+class T1BlockRecord:
+    """One T=1 block on the line, decoded (``decoded``: NAD, PCB kind, N(S)/N(R)/M, S type, LEN, INF,
+    EDC ok?) with the leading edges of its first and last characters, and its largest character
+    spacing (leading edge to leading edge, for CWT)."""
+
+    direction: Direction
+    block: int
+    decoded: DecodedBlock
+    first_clocks: int
+    last_clocks: int
+    first_etu: Fraction
+    last_etu: Fraction
+    max_char_gap_etu: Fraction
+    f: int
+    d: int
+    chars: tuple[int, ...]
+
+    @property
+    def raw(self) -> bytes:
+        """The block's bytes as received."""
+        return self.decoded.raw
+
+    @property
+    def kind(self) -> str:
+        """I, R or S."""
+        return self.decoded.kind
+
+    @property
+    def edc_ok(self) -> bool:
+        """EDC present and correct."""
+        return self.decoded.edc_ok
+
+    def text(self) -> str:
+        """``card I(0,0) 00 00 02 90 00 92``."""
+        return "%s %s %s" % (self.direction.value, self.decoded.text(), self.raw.hex(" ").upper())
+
+
+@dataclass
 class CardRecords:
     """Everything the virtual card observed, in time order."""
 
@@ -172,6 +228,7 @@ class CardRecords:
     gaps: list[GapRecord] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     exchanges: list[ExchangeRecord] = field(default_factory=list)
+    t1_marks: list[T1Mark] = field(default_factory=list)
 
     def add_event(self, kind: EventKind, clocks: int, detail: str = "") -> None:
         """Append an event."""
@@ -285,3 +342,47 @@ class CardRecords:
             run.reverse()
             out.append(run)
         return out
+
+    # -- T=1 ------------------------------------------------------------------------------------
+
+    def t1_blocks(self, direction: Direction | None = None) -> list[T1BlockRecord]:
+        """Every T=1 block on the line (both directions, or one), in time order. A block the reader
+        cut short or a card block a fault truncated is there as far as it went; a card block whose
+        characters never reached the line (dropped, cancelled) is not."""
+        out: list[T1BlockRecord] = []
+        for m in self.t1_marks:
+            if not m.chars or (direction is not None and m.direction is not direction):
+                continue
+            chars = [self.chars[i] for i in m.chars]
+            raw = bytes(c.received if m.direction is Direction.READER else c.value for c in chars)
+            gaps = [clocks_to_etu(b.edge_clocks - a.edge_clocks, b.f, b.d) for a, b in zip(chars, chars[1:])]
+            out.append(
+                T1BlockRecord(
+                    m.direction, m.block, decode_block(raw, m.edc), chars[0].edge_clocks, chars[-1].edge_clocks,
+                    chars[0].edge_etu, chars[-1].edge_etu, max(gaps) if gaps else Fraction(0),
+                    chars[-1].f, chars[-1].d, tuple(m.chars),
+                )
+            )
+        out.sort(key=lambda b: b.chars[0])
+        return out
+
+    def t1_turnarounds(self, first: Direction) -> list[tuple[T1BlockRecord, T1BlockRecord, Fraction]]:
+        """Consecutive blocks (``first`` direction, then the other one) and the etu from the leading
+        edge of the first block's last character to the leading edge of the second block's first
+        character. ``first=CARD``: the reader's BGT (>= 22 etu); ``first=READER``: the card's
+        answer delay (<= BWT, or the WTX-extended BWT)."""
+        out: list[tuple[T1BlockRecord, T1BlockRecord, Fraction]] = []
+        blocks = self.t1_blocks()
+        for a, b in zip(blocks, blocks[1:]):
+            if a.direction is first and b.direction is not first and b.chars[0] > a.chars[-1]:
+                clocks = b.first_clocks - a.last_clocks
+                out.append((a, b, clocks_to_etu(clocks, b.f, b.d)))
+        return out
+
+    def t1_bgt_etu(self) -> list[Fraction]:
+        """Card's last character -> reader's next block, for every such pair (BGT >= 22 etu)."""
+        return [g for _, _, g in self.t1_turnarounds(Direction.CARD)]
+
+    def t1_bwt_etu(self) -> list[Fraction]:
+        """Reader's last character -> the card's next block (the wait BWT bounds)."""
+        return [g for _, _, g in self.t1_turnarounds(Direction.READER)]

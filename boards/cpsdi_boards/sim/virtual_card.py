@@ -3,8 +3,9 @@
 The card sees its contacts (VCC, CLK, RST, I/O) through :class:`~cpsdi_boards.sim.card_port.SimCardPort`
 and answers per character: ATR after a cold or warm reset (direct or inverse convention),
 PPS (accept / partial / reject / silent), then a behaviour: :class:`T0Behaviour` (an APDU
-handler driving the T=0 procedure bytes) or :class:`ScriptedBehaviour` (exact byte
-sequences, to reproduce any conformance row). Faults (:mod:`cpsdi_boards.sim.faults`)
+handler driving the T=0 procedure bytes), ``T1Behaviour`` (:mod:`cpsdi_boards.sim.t1_card`,
+T=1 blocks) or :class:`ScriptedBehaviour` (exact byte sequences, to reproduce any
+conformance row). Faults (:mod:`cpsdi_boards.sim.faults`)
 apply to its characters and answers. It records everything it observes
 (:class:`~cpsdi_boards.sim.records.CardRecords`).
 
@@ -94,6 +95,8 @@ class ATRParams:
     bwi: int = 4
     cwi: int = 13
     protocols: tuple[int, ...] = (0,)
+    ifsc: int = 32  # first TA(i>=3) after a TD(i-1) announcing T=1
+    crc: bool = False  # first TC(i>=3) after a TD(i-1) announcing T=1, b1
 
 
 def parse_atr_params(atr: bytes) -> ATRParams:
@@ -132,6 +135,15 @@ def parse_atr_params(atr: bytes) -> ATRParams:
         if k - 1 in td and td[k - 1] & 0x0F == 1 and k >= 3 and k in tb:
             bwi, cwi = tb[k] >> 4, tb[k] & 0x0F
             break
+    ifsc, crc = 32, False
+    for k in range(3, i + 1):  # first TA(i>=3) for T=1
+        if k - 1 in td and td[k - 1] & 0x0F == 1 and k in ta:
+            ifsc = ta[k]
+            break
+    for k in range(3, i + 1):  # first TC(i>=3) for T=1
+        if k - 1 in td and td[k - 1] & 0x0F == 1 and k in tc:
+            crc = bool(tc[k] & 1)
+            break
     return ATRParams(
         inverse=inverse,
         fi=fi,
@@ -143,6 +155,8 @@ def parse_atr_params(atr: bytes) -> ATRParams:
         bwi=bwi,
         cwi=cwi,
         protocols=protocols,
+        ifsc=ifsc,
+        crc=crc,
     )
 
 
@@ -194,6 +208,9 @@ class Behaviour:
 
     def on_char(self, card: VirtualCard, value: int) -> None:
         """A reader character the card accepted (not NACKed)."""
+
+    def on_card_char_sent(self, card: VirtualCard, ch: CardChar, record_index: int) -> None:
+        """A card character went on the line (first transmission); ``record_index`` into ``records.chars``."""
 
 
 def _sw_bytes(sw: int) -> bytes:
@@ -421,8 +438,9 @@ class VirtualCard:
 
     * ``atr``: logical ATR bytes (TS 3B direct, 3F inverse: on the line they are the
       bit-reversed complements); ``warm_atr``: ATR after a warm reset (default ``atr``).
-    * ``behaviour``: :class:`T0Behaviour` (default, with :func:`default_handler`) or
-      :class:`ScriptedBehaviour` or any :class:`Behaviour`.
+    * ``behaviour``: :class:`T0Behaviour` (default, with :func:`default_handler`),
+      ``T1Behaviour`` (:mod:`cpsdi_boards.sim.t1_card`), :class:`ScriptedBehaviour` or any
+      :class:`Behaviour`.
     * ``atr_delay_clocks``: RST rising -> TS leading edge (ISO window 400..40 000; any
       value >= 0 is accepted, for negative tests). ``atr_spacing_etu``: ATR characters'
       spacing. ``char_spacing_etu`` / ``turnaround_etu``: after the ATR.
@@ -579,15 +597,20 @@ class VirtualCard:
         null_interval_etu: int | None = None,
         end_exchange: bool = True,
         then_fd: tuple[int, int] | None = None,
+        turnaround_etu: int | None = None,
+        spacing_etu: int | None = None,
     ) -> None:
         """Queue an answer: ``nulls`` NULLs, then (after ``processing_etu``, with a NULL every
         ``null_interval_etu`` meanwhile) ``data``. Its first character comes ``turnaround_etu``
-        after the previous character on the line."""
+        (default: the card's) after the previous character on the line, the next ones
+        ``spacing_etu`` (default: the card's ``char_spacing_etu``) apart."""
         if not self.active:
             return
         self._response_no += 1
+        first = self.turnaround_clocks if turnaround_etu is None else self.clocks(turnaround_etu, "etu")
+        spacing = self.spacing_clocks if spacing_etu is None else self.clocks(spacing_etu, "etu")
         self._queue_answer(
-            self._response_no, bytes(data), self.turnaround_clocks, self.spacing_clocks,
+            self._response_no, bytes(data), first, spacing,
             self.clocks(processing_etu, "etu"), nulls, null_interval_etu, end_exchange, then_fd,
         )
 
@@ -763,6 +786,8 @@ class VirtualCard:
             ),
             self._segment,
         )
+        if rep == 0:
+            self.behaviour.on_card_char_sent(self, ch, len(self.records.chars) - 1)
         self._line_edge = edge
         if self._exchange is not None:
             self._exchange.card_chars += 1

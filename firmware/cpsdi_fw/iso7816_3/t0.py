@@ -188,13 +188,8 @@ from cpsdi_proto.ccid import (
 from cpsdi_proto.compat import const
 
 from cpsdi_fw.iso7816_3 import timing
+from cpsdi_fw.iso7816_3.engine import DONE, ERROR, IDLE, RECEIVE, SEND  # the driver action protocol
 
-# Actions (action(), returned by every input)
-IDLE = const(0)
-SEND = const(1)
-RECEIVE = const(2)
-DONE = const(3)
-ERROR = const(4)
 
 # Error codes; 0 = none
 NO_ERROR = const(0)
