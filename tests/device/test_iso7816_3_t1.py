@@ -429,6 +429,24 @@ class TestT1Rows(unittest.TestCase):
                                           ("00 60 05 75 36 41 70 70 67", R0), ("00 00 01 05 04", ANS0)])
         assert_done(self, eng, a, RESP)
 
+    def test_T1_20_error_r_block_is_never_an_ack(self):
+        # During our chain the card answers I(1, more) with R(0, EDC error): N(R) says "next",
+        # the error code says "not received". Taking it as an ack would splice the chain; the
+        # reader retransmits the block instead.
+        eng = new_engine(ifsc=10)
+        a, _ = exchange(self, eng, APDU28, [(C5[0], R1), (C5[1], R0E), (C5[1], R0), (C5[2], ANS0)])
+        assert_done(self, eng, a, RESP)
+
+    def test_start_resynch_alone(self):
+        eng = new_engine()
+        a, _ = exchange(self, eng, APDU, [(I0, ANS0)])
+        self.assertEqual((eng.ns, eng.nr), (1, 1))
+        self.assertEqual(eng.start_resynch(), t1.NO_ERROR)
+        card = T1Card([("00 C0 00 C0", "00 E0 00 E0")])
+        a = drive(eng, card)
+        self.assertEqual(a, DONE)
+        self.assertEqual((eng.ns, eng.nr), (0, 0))
+
     def test_T1_21_card_r_err_during_card_chaining(self):
         eng = new_engine()
         a, _ = exchange(self, eng, APDU, [(I0, "00 20 05 75 74 77 74 75 52"), (R1, R1E), (R1, "00 40 02 90 00 D2")])
