@@ -17,7 +17,9 @@ Drives a ``hal.CardPort`` with the sans-IO engines of ``iso7816_3``. Policies:
   and reported mute after the last class. The decision's WARM_RESET (A18) is honoured
   once.
 * PPS (P1-P11): as ``pps.PPSProposal`` decides, as the first exchange only; a failed
-  PPS deactivates (ISO §9.3) and reports the error.
+  PPS deactivates (ISO §9.3) and reports the error. A card offering T=0 and T=1 in
+  negotiable mode gets T=1 (``preferred_protocol``, as pcscd chooses; -1 keeps the
+  ATR's default). In specific mode the ATR's protocol is used.
 * Any fatal error, removal or interface fault deactivates in the order of §6.4 (E1,
   E2, E3); the slot then reports "present, inactive" or "absent".
 
@@ -71,6 +73,9 @@ class Slot:
         self.t1 = t1.T1Engine()
         self._block_flags = bytearray(t1.RX_MAX)
         self.ifsd = IFSD
+        # Protocol the PPS selects when the card offers it in negotiable mode (-1: the ATR's
+        # default). T=1 by default, as pcscd does: larger frames and error recovery (P10).
+        self.preferred_protocol = 1
         self._t1_resynch = False  # resynchronise before the next T=1 APDU (after a card abort)
         self.extra_bytes = 0  # card bytes found where none was due (flushed, T0-32)
         self.powered = False
@@ -395,7 +400,10 @@ class Slot:
         """PPS if useful (P1-P11), then the character layer of the session."""
         d = self.decision
         self.gate.after_atr(d)
-        action = self.proposal.decide(d, self.port.clock_hz, self.max_baud)
+        want = -1
+        if self.preferred_protocol >= 0 and not d.specific and (d.protocols >> self.preferred_protocol) & 1:
+            want = self.preferred_protocol
+        action = self.proposal.decide(d, self.port.clock_hz, self.max_baud, want)
         if action == pps.REFUSE:
             return pps.ccid_error(self.proposal.error)
         if action == pps.SEND:

@@ -11,7 +11,7 @@ from cpsdi_proto import ccid
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cpsdi_boards.sim import CardResponse, SimCardPort, VirtualCard
+from cpsdi_boards.sim import CardResponse, EventKind, SimCardPort, T0Behaviour, VirtualCard
 from cpsdi_boards.sim.records import Direction
 from cpsdi_boards.sim.t1_card import T1_ATR_CRC, T1_ATR_LRC, T1_ATR_LRC_IFSC254, T1Behaviour
 from cpsdi_fw.slot import STATE_ACTIVE, STATE_INACTIVE, Slot
@@ -160,12 +160,37 @@ def test_T1_24_resynch_never_answered_deactivates() -> None:
 
 
 def test_card_offering_t0_and_t1_uses_the_negotiated_one() -> None:
-    # TD1 = 80 (T=0 first), TD2 = 01 (T=1 offered): the default T=0 stays unless asked
+    # TD1 = 80 (T=0 first), TD2 = 01 (T=1 offered), TCK 01: the PPS selects T=1 (P10)
     both = bytes.fromhex("3B 80 80 01 01")
     card = VirtualCard(both, behaviour=T1Behaviour(apdu_handler=answer))
+    port = SimCardPort(card)
+    slot = Slot(port)
+    assert slot.power_on() == 0
+    assert slot.protocol() == 1
+    assert card.records.card_bytes(response=1) == bytes.fromhex("FF 01 FE")  # PPS echoed: T=1
+    assert transmit(slot, apdu(3)) == expected(apdu(3))
+    # preferred_protocol = -1: the ATR's default T=0, no PPS
+    card0 = VirtualCard(both, behaviour=T0Behaviour())
+    slot0 = Slot(SimCardPort(card0))
+    slot0.preferred_protocol = -1
+    assert slot0.power_on() == 0
+    assert slot0.protocol() == 0
+    assert not card0.records.events_of(EventKind.PPS)
+
+
+def test_specific_mode_t1_needs_no_pps() -> None:
+    # TA2 = 01: specific mode, T=1 at TA1 = 11
+    specific = bytes.fromhex("3B 90 11 11 01")  # TD1 = 11: TA2 follows, T=1; TA2 = 01
+    tck = 0
+    for b in specific[1:]:
+        tck ^= b
+    atr = specific + bytes([tck])
+    card = VirtualCard(atr, behaviour=T1Behaviour(apdu_handler=answer))
     slot = Slot(SimCardPort(card))
     assert slot.power_on() == 0
-    assert slot.protocol() == 0
+    assert slot.protocol() == 1 and slot.decision.specific
+    assert not card.records.events_of(EventKind.PPS)
+    assert transmit(slot, apdu(1)) == expected(apdu(1))
 
 
 _FAULTS = st.sampled_from([
