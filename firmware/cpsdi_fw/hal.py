@@ -100,3 +100,30 @@ class CardPort:
         """Leading edge of the last character on the line (or of the RST release), in etu since
         activation; etu counted at the F/D in force when each stretch of time passed."""
         raise NotImplementedError
+
+
+class HostPort:
+    """The reader's link to the host: a UART or USB CDC channel that is never the REPL
+    (ccid-serial.md pitfall 6). Boards implement it; the link server owns it."""
+
+    def read_into(self, buf, start: int, count: int) -> int:
+        """Copy up to ``count`` bytes already received into ``buf[start:]``; never waits.
+        Returns 0 when nothing is pending."""
+        raise NotImplementedError
+
+    def write(self, buf, start: int, end: int) -> None:
+        """Queue ``buf[start:end]`` for the host (returns once the bytes are accepted)."""
+        raise NotImplementedError
+
+    def ticks_ms(self) -> int:
+        """A millisecond counter (wrapping like ``time.ticks_ms``; compare with ``ticks_diff``)."""
+        raise NotImplementedError
+
+    def wait_ms(self, ms: int) -> None:
+        """Idle for up to ``ms`` milliseconds or until host bytes arrive (low-power wait)."""
+        raise NotImplementedError
+
+
+def ticks_diff(a: int, b: int) -> int:
+    """``a - b`` for wrapping millisecond counters (as ``time.ticks_diff``; 2**30 period)."""
+    return ((a - b + 0x20000000) & 0x3FFFFFFF) - 0x20000000
