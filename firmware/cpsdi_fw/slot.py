@@ -164,7 +164,7 @@ class Slot:
             return -self._fail(ccid.ERR_ICC_MUTE)
         rc = eng.start(apdu, n, resp, resp_max)
         if rc:
-            return -self._fail(t0.ccid_error(rc))
+            return -self._refused(t0.ccid_error(rc))
         if self._drive_t0(eng) != t0.DONE:
             return -self._engine_failed(eng.error)
         return eng.resp_length
@@ -176,10 +176,10 @@ class Slot:
             return -self._fail(ccid.ERR_ICC_MUTE)
         rc = eng.start_tpdu(tpdu, n, resp, 0)
         if rc:
-            return -self._fail(t0.ccid_error(rc))
+            return -self._refused(t0.ccid_error(rc))
         if self._drive_t0(eng) != t0.DONE:
             return -self._engine_failed(eng.error)
-        return eng.stored()
+        return eng.resp_length  # data + SW1 SW2
 
     # -- T=1 exchanges -------------------------------------------------------------
     def protocol(self) -> int:
@@ -204,7 +204,7 @@ class Slot:
             self._t1_resynch = False
         rc = eng.start_apdu(apdu, n, resp, resp_max)
         if rc:
-            return -self._fail(t1.ccid_error(rc))
+            return -self._refused(t1.ccid_error(rc))
         if self._drive_t1(eng) != t1.DONE:
             error = t1.ccid_error(eng.error)
             self._t1_resynch = eng.error == t1.ABORTED
@@ -332,6 +332,11 @@ class Slot:
     def _fail(self, error: int) -> int:
         self.error = error
         return error
+
+    def _refused(self, error: int) -> int:
+        # An engine refused the command before anything reached the card. Its bError may be
+        # 0 ("not supported"), which -0 could not carry: report the command data instead.
+        return self._fail(error if error else ccid.ERR_BAD_DATA)
 
     def _deactivate(self) -> None:
         self.port.deactivate()
@@ -461,3 +466,242 @@ class Slot:
         self._byte[0] = self._rx[0]
         self._flag[0] = self._rx_flags[0]
         return True
+
+    # -- CCID TPDU level (added for ccid_service: the host negotiates) -------------------
+    def power_on_tpdu(self, power_select: int = ccid.POWER_AUTO) -> int:
+        """``power_on`` (or reset) without the reader's own PPS and S(IFS req): at CCID TPDU
+        level the host sends them (libccid, ccid-serial.md §5.4). The card stays at the ATR's
+        F/D and protocol; the PPS gate stays open for ``exchange_pps``. 0 or a CCID bError."""
+        proposal = self.proposal
+        ifsd = self.ifsd
+        self.proposal = _HOST_PPS
+        self.ifsd = t1.IFS_DEFAULT
+        try:
+            rc = self.power_on(power_select)
+        finally:
+            self.proposal = proposal
+            self.ifsd = ifsd
+        if rc == 0:
+            self.gate.after_atr(self.decision)  # nothing was sent to the card since the ATR
+        return rc
+
+    def exchange_pps(self, req, n: int, resp) -> int:
+        """Send the host's PPS request ``req[:n]`` (XfrBlock ``FF …``, TPDU level) and put the
+        card's response in ``resp``; F/D/T switch as negotiated. Returns its length or -bError.
+
+        Not the first exchange after the ATR (the gate is closed, e.g. APDU level where the
+        slot negotiated itself): nothing goes to the card; a request for the protocol in
+        force is answered as the card would have: its echo if it names the F/D in force, else
+        ``FF 0T PCK`` (no PPS1: "stay at the current speed", accepted by libccid, pitfall 8).
+        Another protocol -> ICC_PROTOCOL_NOT_SUPPORTED. A failed PPS deactivates (ISO §9.3).
+        """
+        if not self.powered:
+            return -self._fail(ccid.ERR_ICC_MUTE)
+        if n > pps.MAX_PPS_LEN or pps.check_request(req, n) != pps.NO_ERROR:
+            return -self._fail(ccid.ERR_ICC_PROTOCOL_NOT_SUPPORTED)
+        d = self.decision
+        protocol = req[1] & 0x0F
+        if not self.gate.allowed():
+            if protocol != d.protocol:
+                return -self._fail(ccid.ERR_ICC_PROTOCOL_NOT_SUPPORTED)
+            if req[1] & 0x10 and timing.fi_from_ta1(req[2]) == d.f and timing.di_from_ta1(req[2]) == d.d \
+                    and n == 4:
+                for i in range(n):
+                    resp[i] = req[i]
+                return n
+            return pps.build_pps(resp, protocol, -1)
+        self.gate.before_pps()
+        checker = self.checker
+        checker.start(req, n)
+        for i in range(n):
+            self._pps[i] = req[i]
+        self.port.wait_etu(timing.GUARD_TIME_DEFAULT_ETU + 4)
+        if self.port.send(self._pps, 0, n) != hal.OK:
+            self._deactivate()
+            return -self._fail(ccid.ERR_ICC_MUTE if not self.port.present() else ccid.ERR_XFR_PARITY_ERROR)
+        status = atr.NEED_MORE
+        while status == atr.NEED_MORE:
+            if not self._receive_byte(timing.INITIAL_WT_ETU):
+                status = checker.timeout()
+                break
+            if self._flag[0]:
+                status = checker.parity_error()
+                break
+            status = checker.feed_byte(self._byte[0])
+        if status != atr.DONE:
+            self._deactivate()
+            return -self._fail(pps.ccid_error(checker.error))
+        pps.apply_pps(d, checker)
+        self.gate.after_exchange()
+        self._character(d.f, d.d, self.parser.inverse, d.guard_time_etu, T0_RETRIES if d.protocol == 0 else 0)
+        if d.protocol == 1:
+            self.t1.configure(d.ifsc, t1.IFS_DEFAULT, d.edc_crc, t1.CRC_LIBCCID)
+            self.t1.set_waits(d.bwi, d.cwi, d.f, d.d)
+        length = checker.length
+        for i in range(length):
+            resp[i] = checker.buf[i]
+        return length
+
+    def transmit_tpdu(self, tpdu, n: int, resp, resp_max: int, bwi: int = 0) -> int:
+        """One TPDU with the protocol in force (CCID TPDU level): T=0 via ``transmit_tpdu_t0``
+        (a case-4 Le after the data is dropped, pitfall 7; a 4-byte case 1 gets P3 = 00), T=1
+        one whole block each way (``transmit_block_t1``). Returns the response length or
+        -bError (ERR_BAD_DATA for a TPDU the engine refused before sending anything)."""
+        self.gate.after_exchange()
+        if not self.powered:
+            return -self._fail(ccid.ERR_ICC_MUTE)
+        if self.decision.protocol == 1:
+            return self.transmit_block_t1(tpdu, n, resp, resp_max, bwi)
+        if n > 6 and n == 6 + tpdu[4]:
+            n -= 1  # case 4 with a trailing Le (pyscard, scriptor): P3 = Lc, the card says 61xx
+        elif n == 4:
+            # case 1 as libccid passes it (4 bytes): P3 = 00 (ISO 7816-3 §12.2.2); the PPS
+            # buffer is free scratch here (a PPS is only ever the first exchange)
+            for i in range(4):
+                self._pps[i] = tpdu[i]
+            self._pps[4] = 0
+            tpdu = self._pps
+            n = 5
+        if resp_max < 258:
+            return -self._fail(ccid.ERR_XFR_OVERRUN)
+        return self.transmit_tpdu_t0(tpdu, n, resp)
+
+    def transmit_block_t1(self, block, n: int, resp, resp_max: int, bwi: int = 0) -> int:
+        """Send one host-built T=1 block (EDC included) after BGT and receive one block: its
+        prologue within BWT x ``bwi`` (bBWI, the host's WTX; 0 = 1), then LEN + EDC bytes
+        within CWT each (ccid-serial.md §5.5). Returns the block length or -bError: mute ->
+        ICC_MUTE (the card stays powered: the host decides), truncated/parity/oversize ->
+        XFR_PARITY_ERROR (the host sends an R-block), removal -> ICC_MUTE and deactivation."""
+        eng = self.t1
+        port = self.port
+        if not self.powered:
+            return -self._fail(ccid.ERR_ICC_MUTE)
+        port.wait_etu(eng.bgt_etu)
+        self.extra_bytes += port.receive(self._rx, 0, _RX_CHUNK, 0, 0, self._rx_flags)
+        if port.send(block, 0, n) != hal.OK:
+            if not port.present():
+                self._deactivate()
+                return -self._fail(ccid.ERR_ICC_MUTE)
+            return -self._fail(ccid.ERR_HW_ERROR)
+        flags = self._block_flags
+        if resp_max > len(flags):
+            resp_max = len(flags)
+        wait = eng.bwt_etu * (bwi if bwi > 0 else 1)
+        if wait > t1.WAIT_ETU_MAX:
+            wait = t1.WAIT_ETU_MAX
+        got = self._receive_into(resp, 0, 3, wait, eng.cwt_etu, flags)
+        if not port.present():
+            self._deactivate()
+            return -self._fail(ccid.ERR_ICC_MUTE)
+        if got == 0:
+            return -self._fail(ccid.ERR_ICC_MUTE)
+        if got < 3:
+            return -self._fail(ccid.ERR_XFR_PARITY_ERROR)
+        total = 3 + resp[2] + eng.edc_len
+        if resp[2] == 0xFF or total > resp_max:
+            self._drain(resp, got if got < resp_max else resp_max, eng.cwt_etu, flags)
+            return -self._fail(ccid.ERR_XFR_PARITY_ERROR)
+        got += self._receive_into(resp, 3, total - 3, eng.cwt_etu, eng.cwt_etu, flags)
+        if not port.present():
+            self._deactivate()
+            return -self._fail(ccid.ERR_ICC_MUTE)
+        if got < total:
+            return -self._fail(ccid.ERR_XFR_PARITY_ERROR)
+        for i in range(got):
+            if flags[i]:
+                return -self._fail(ccid.ERR_XFR_PARITY_ERROR)
+        return got
+
+    def set_parameters(self, protocol: int, p, off: int, n: int) -> int:
+        """Apply a CCID SetParameters structure ``p[off:off+n]`` (T=0 5 bytes, T=1 7 bytes).
+
+        Guard time (TC1), WI, BWI/CWI, EDC, IFSC and NAD are applied. What the card is not
+        actually using cannot be changed here: another protocol or F/D than in force (no
+        PPS happened for them) or another convention. Returns 0, or the CCID index
+        (1..127) of the first such byte: "parameter not changeable", which libccid treats
+        as success (ccid-serial.md §5.4); the card keeps working at its real settings.
+        """
+        d = self.decision
+        bad = 0
+        if protocol != d.protocol:
+            return 7  # bProtocolNum
+        fidi = p[off]
+        if timing.fi_from_ta1(fidi) != d.f or timing.di_from_ta1(fidi) != d.d:
+            bad = 10
+        if bool(p[off + 1] & 0x02) != self.parser.inverse and not bad:
+            bad = 11
+        guard_n = p[off + 2]
+        waits = p[off + 3]
+        if protocol == 0:
+            if waits == 0:
+                return 13
+            d.wi = waits
+            fi = 0 if d.f == d.fi else d.fi
+            d.wt_etu = pps.wt_etu_after_pps(waits, d.f, d.d, fi)
+            self.t0_tpdu.wt_etu = d.wt_etu
+            self.t0_apdu.wt_etu = d.wt_etu
+        else:
+            bwi = waits >> 4
+            ifsc = p[off + 5]
+            if bwi > 9:
+                return 13
+            if ifsc == 0 or ifsc == 0xFF:
+                return 15
+            d.bwi = bwi
+            d.cwi = waits & 0x0F
+            d.bwt_etu = timing.bwt_etu(d.bwi, d.d, d.f)
+            d.cwt_etu = timing.cwt_etu(d.cwi)
+            d.ifsc = ifsc
+            d.edc_crc = (p[off + 1] & 0x01) != 0
+            eng = self.t1
+            if d.edc_crc != eng.edc_crc or ifsc != eng.ifsc0 or p[off + 6] != eng.nad:
+                eng.configure(ifsc, eng.ifsd, d.edc_crc, eng.crc_variant, p[off + 6])
+            eng.set_waits(d.bwi, d.cwi, d.f, d.d)
+        d.n = guard_n
+        d.guard_time_etu = timing.guard_time_etu(guard_n, protocol)
+        if self.powered:
+            self._character(d.f, d.d, self.parser.inverse, d.guard_time_etu, T0_RETRIES if protocol == 0 else 0)
+        return bad
+
+    def get_parameters(self, p, off: int) -> int:
+        """Write the CCID parameter structure in force at ``p[off:]``; return its length (5 or 7)."""
+        d = self.decision
+        p[off] = _fidi(d.f, d.d)
+        inverse = 0x02 if self.parser.inverse else 0x00
+        p[off + 2] = d.n & 0xFF
+        p[off + 4] = 0  # clock stop not allowed
+        if d.protocol == 1:
+            p[off + 1] = 0x10 | inverse | (1 if d.edc_crc else 0)
+            p[off + 3] = (d.bwi << 4) | d.cwi
+            p[off + 5] = d.ifsc
+            p[off + 6] = self.t1.nad
+            return ccid.T1_PARAMETERS_SIZE
+        p[off + 1] = inverse
+        p[off + 3] = d.wi
+        return ccid.T0_PARAMETERS_SIZE
+
+
+def _fidi(f: int, d: int) -> int:
+    """TA1 coding (FI << 4 | DI) of F and D (Tables 7/8); 0x11 when they have none."""
+    for fi in range(1, 16):
+        if timing.fi_from_ta1(fi << 4 | 1) == f:
+            for di in range(16):
+                if timing.di_from_ta1(fi << 4 | di) == d:
+                    return fi << 4 | di
+    return 0x11
+
+
+class _HostProposal(pps.PPSProposal):
+    """PPS policy of ``Slot.power_on_tpdu``: never a reader PPS (the host sends its own)."""
+
+    def decide(self, decision, clock_hz: int, max_baud: int, want_protocol: int = -1) -> int:
+        self.clear()
+        self.error = pps.NO_ERROR
+        self.protocol = decision.protocol
+        self.f = decision.f
+        self.d = decision.d
+        self.action = pps.SKIP
+        return pps.SKIP
+
+
+_HOST_PPS = _HostProposal()

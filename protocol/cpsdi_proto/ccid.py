@@ -81,6 +81,7 @@ ERR_CMD_SLOT_BUSY = const(0xE0)
 # 0x81..0xC0 are "user defined": cpsdi's vendor codes live in cpsdi_proto.escape.
 ERR_BAD_SLOT = const(0x05)  # index of bSlot in the header
 ERR_BAD_LENGTH = const(0x01)  # index of dwLength in the header
+ERR_BAD_DATA = const(0x0A)  # index of abData: the command data is unusable (e.g. no valid APDU)
 
 # bPowerSelect, CCID §6.1.1
 POWER_AUTO = const(0x00)

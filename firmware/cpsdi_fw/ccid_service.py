@@ -1,0 +1,363 @@
+"""CCID service: one CCID request in, its complete answer out (CCID rev 1.1 §6, ccid-serial.md §5).
+
+``CCIDService.handle`` decodes the 10-byte header, checks it and runs the command on the
+slot (``slot.Slot``); it never raises on host input and never sends a time extension
+(bStatus 0x80 frames break libccid's echo mode, §1.3: the link's keep-alive bytes cover
+long card operations). bStatus = bmICCStatus from ``slot.state()`` (0 powered, 1 present
+and unpowered, 2 absent), | 0x40 with bError on failure. Errors of the request itself:
+bSlot out of range -> bError 05, dwLength wrong for the message -> bError 01, unknown or
+unsupported message -> bError 00 (ccid-serial.md §5.8).
+
+Exchange level, per slot:
+
+* **TPDU level** (compat default, what libccid's GemPC Twin type drives): IccPowerOn
+  activates without the reader's own PPS and S(IFS) (``Slot.power_on_tpdu``); an XfrBlock
+  holding a well-formed PPS request (``FF …``, ``pps.check_request``) is sent to the card
+  and answered with the card's PPS response (``Slot.exchange_pps``); otherwise T=0: one
+  TPDU with procedure bytes, a case-4 trailing Le dropped (pitfall 7); T=1: the host's
+  block out, one card block back within BWT x bBWI / CWT (``Slot.transmit_tpdu``).
+* **APDU level** after Escape ``1F 02`` (``1F 01`` goes back), and for every request in
+  native framing: IccPowerOn does the PPS/IFSD itself (``Slot.power_on``) and XfrBlock
+  carries APDUs (``Slot.transmit_apdu``: T=0 GET RESPONSE/6Cxx, T=1 chaining). libccid
+  still sends its PPS there: it is answered without touching the card (echo if it names
+  the F/D in force, else without PPS1 = "keep the speed", ``Slot.exchange_pps``).
+
+SetParameters applies what the card can still take (guard time, WI, BWI/CWI, EDC, IFSC,
+NAD) and answers the structure in force; a protocol, F/D or convention that the card is
+not using gives bError = the index of that byte (1..127, "not changeable", which libccid
+takes as success, §5.4) and the request's structure echoed. GetParameters answers the
+structure in force; ResetParameters changes nothing (the card keeps its negotiated
+F/D: only a new reset could change it) and answers the same. SetDataRateAndClockFrequency
+answers the current clock (kHz) and bit rate, nothing can be changed. Abort answers
+SlotStatus (nothing runs concurrently: libccid never sends it, §5.7).
+
+Escapes (ccid-serial.md §5.7; protocol/README.md §3 for ``CD``):
+
+* ``02``, ``06``: the firmware string (``"cpsdi <version> <board>"``, at most 49 bytes).
+* ``01 01 xx`` (card-movement mode): success, no data. ``B2 …`` (GemPCPinPad strings):
+  success, no data. ``1F 02`` / ``1F 01``: APDU / TPDU level for this slot.
+* ``6A`` and any other: "not supported" (bStatus 0x40 | icc, bError 00).
+* ``CD 01`` GET_INFO: TLVs 01 protocol version, 02 firmware version, 03 board, 04 slot
+  count, 05 native max message (u32, 0 without native mode), 06 features (u32), 07 serial.
+* ``CD 02`` NATIVE: u32 wanted -> u32 min(wanted, own max), 01 (CRC-32); wanted below
+  1034 -> ERR_BAD_PARAMETER; no native mode -> ERR_BAD_STATE; not 4 bytes -> ERR_BAD_LENGTH.
+  Nothing switches: the reader answers each request in the framing it came in.
+* ``CD 04`` LOOPBACK: the payload back (ERR_BAD_LENGTH if the answer would not fit).
+* ``CD 30`` GET_COUNTERS: TLVs (tag, 04, u32 LE): the link's 01..09 (link.py ``CTR_*``),
+  then 10 requests handled, 11 card operations failed (``CTR_*`` here). ``CD 31`` RESET_COUNTERS: all to 0, answer ``CD 31``.
+* Every other ``CD`` command (LINK_SETTINGS, UPDATE_*, RUN_SCRIPT, READ_EVENT_LOG,
+  SIM_CONTROL): not implemented yet -> ERR_UNKNOWN_COMMAND (0x84).
+"""
+
+from cpsdi_proto import ccid, escape
+from cpsdi_proto.compat import const
+from cpsdi_proto.gempc import COMPAT_MAX_MESSAGE
+from cpsdi_proto.native import NATIVE_MIN_MESSAGE
+
+from cpsdi_fw.iso7816_3 import pps, timing
+
+_H = const(10)  # CCID header size
+_FW_MAX = const(49)  # libccid's 50-byte buffer, NUL-terminated
+
+CTR_REQUESTS = const(0x10)
+CTR_CARD_ERRORS = const(0x11)
+
+
+def _put_u32(buf, off: int, v: int) -> None:
+    buf[off] = v & 0xFF
+    buf[off + 1] = (v >> 8) & 0xFF
+    buf[off + 2] = (v >> 16) & 0xFF
+    buf[off + 3] = (v >> 24) & 0xFF
+
+
+def _header(buf, off: int, mtype: int, length: int, slot: int, seq: int, status: int, error: int, p3: int) -> None:
+    # As ccid.pack_header, byte by byte (no struct call on the per-request path).
+    buf[off] = mtype
+    _put_u32(buf, off + 1, length)
+    buf[off + 5] = slot
+    buf[off + 6] = seq
+    buf[off + 7] = status
+    buf[off + 8] = error
+    buf[off + 9] = p3
+
+
+class CCIDService:
+    """CCID request dispatcher for ``slots`` (a list of ``slot.Slot``); see the module docstring."""
+
+    def __init__(self, slots, *, firmware_version: str, board: str, serial: str = "",
+                 features: int = escape.FEATURE_APDU_LEVEL | escape.FEATURE_TPDU_LEVEL) -> None:
+        self.slots = slots
+        self.slot_count = len(slots)
+        self.firmware_version = firmware_version
+        self.board = board
+        self.serial = serial
+        self.features = features
+        fw = ("cpsdi " + firmware_version + " " + board).encode()
+        self._fw = fw[:_FW_MAX]
+        self.apdu_level = bytearray(self.slot_count)  # 1: XfrBlock carries APDUs (Escape 1F 02)
+        self.link = None  # set by link.LinkServer (native max message, counters)
+        self.requests = 0
+        self.card_errors = 0
+
+    # -- helpers ----------------------------------------------------------------------
+    def icc_status(self, slot: int) -> int:
+        """bmICCStatus of slot ``slot`` (2 for a slot that does not exist)."""
+        if slot >= self.slot_count:
+            return ccid.ICC_ABSENT
+        return self.slots[slot].state()
+
+    def native_max_message(self) -> int:
+        link = self.link
+        return link.native_max_message if link is not None else 0
+
+    def _fail(self, resp, ro: int, mtype: int, slot: int, seq: int, icc: int, error: int) -> int:
+        _header(resp, ro, mtype, 0, slot, seq, ccid.COMMAND_FAILED | icc, error, 0)
+        return _H
+
+    def _card_fail(self, resp, ro: int, mtype: int, slot: int, seq: int, error: int) -> int:
+        self.card_errors += 1
+        icc = self.slots[slot].state()
+        if icc == ccid.ICC_ABSENT:
+            error = ccid.ERR_ICC_MUTE
+        return self._fail(resp, ro, mtype, slot, seq, icc, error)
+
+    # -- dispatch ---------------------------------------------------------------------
+    def handle(self, req, off: int, n: int, resp, resp_off: int, native: bool = False,
+               max_message: int = COMPAT_MAX_MESSAGE) -> int:
+        """Answer the request ``req[off:off+n]`` (header + data) at ``resp[resp_off:]``; return
+        the answer length (header + data, at most ``max_message``)."""
+        self.requests += 1
+        ro = resp_off
+        mtype = req[off]
+        dlen = req[off + 1] | (req[off + 2] << 8) | (req[off + 3] << 16) | (req[off + 4] << 24)
+        slot = req[off + 5]
+        seq = req[off + 6]
+        p1 = req[off + 7]
+        answer = ccid.answer_type(mtype)
+        if answer == 0:
+            return self._fail(resp, ro, ccid.RDR_TO_PC_SLOT_STATUS, slot, seq, self.icc_status(slot),
+                              ccid.ERR_CMD_NOT_SUPPORTED)
+        if slot >= self.slot_count:
+            return self._fail(resp, ro, answer, slot, seq, ccid.ICC_ABSENT, ccid.ERR_BAD_SLOT)
+        if n != _H + dlen:
+            return self._fail(resp, ro, answer, slot, seq, self.icc_status(slot), ccid.ERR_BAD_LENGTH)
+        s = self.slots[slot]
+        if mtype == ccid.PC_TO_RDR_GET_SLOT_STATUS or mtype == ccid.PC_TO_RDR_ICC_POWER_OFF \
+                or mtype == ccid.PC_TO_RDR_ABORT:
+            if dlen:
+                return self._fail(resp, ro, answer, slot, seq, s.state(), ccid.ERR_BAD_LENGTH)
+            if mtype == ccid.PC_TO_RDR_ICC_POWER_OFF:
+                s.power_off()
+            icc = s.state()
+            if icc == ccid.ICC_ABSENT:
+                return self._fail(resp, ro, answer, slot, seq, icc, ccid.ERR_ICC_MUTE)
+            _header(resp, ro, answer, 0, slot, seq, icc, 0, ccid.CLOCK_RUNNING)
+            return _H
+        if mtype == ccid.PC_TO_RDR_ICC_POWER_ON:
+            return self._power_on(s, slot, seq, p1, dlen, native, resp, ro)
+        if mtype == ccid.PC_TO_RDR_XFR_BLOCK:
+            return self._xfr_block(s, slot, seq, p1, req, off + _H, dlen, native, resp, ro, max_message)
+        if mtype == ccid.PC_TO_RDR_SET_PARAMETERS:
+            return self._set_parameters(s, slot, seq, p1, req, off + _H, dlen, resp, ro)
+        if mtype == ccid.PC_TO_RDR_GET_PARAMETERS or mtype == ccid.PC_TO_RDR_RESET_PARAMETERS:
+            if dlen:
+                return self._fail(resp, ro, answer, slot, seq, s.state(), ccid.ERR_BAD_LENGTH)
+            return self._parameters(s, slot, seq, 0, resp, ro)
+        if mtype == ccid.PC_TO_RDR_ESCAPE:
+            return self._escape(s, slot, seq, req, off + _H, dlen, resp, ro, max_message)
+        if mtype == ccid.PC_TO_RDR_SET_DATA_RATE_AND_CLOCK_FREQUENCY:
+            if dlen != 8:
+                return self._fail(resp, ro, answer, slot, seq, s.state(), ccid.ERR_BAD_LENGTH)
+            d = s.decision
+            clock_hz = s.port.clock_hz
+            _header(resp, ro, answer, 8, slot, seq, s.state(), 0, 0)
+            _put_u32(resp, ro + _H, clock_hz // 1000)
+            _put_u32(resp, ro + _H + 4, timing.baud(d.f, d.d, clock_hz))
+            return _H + 8
+        # IccClock, T0APDU, Secure, Mechanical
+        return self._fail(resp, ro, answer, slot, seq, s.state(), ccid.ERR_CMD_NOT_SUPPORTED)
+
+    def _apdu_level(self, slot: int, native: bool) -> bool:
+        return native or self.apdu_level[slot] != 0
+
+    def _power_on(self, s, slot: int, seq: int, power_select: int, dlen: int, native: bool, resp, ro: int) -> int:
+        answer = ccid.RDR_TO_PC_DATA_BLOCK
+        if dlen:
+            return self._fail(resp, ro, answer, slot, seq, s.state(), ccid.ERR_BAD_LENGTH)
+        if power_select > ccid.POWER_1V8:
+            return self._fail(resp, ro, answer, slot, seq, s.state(), 7)  # bPowerSelect
+        if s.state() == ccid.ICC_ABSENT:
+            return self._fail(resp, ro, answer, slot, seq, ccid.ICC_ABSENT, ccid.ERR_ICC_MUTE)
+        if self._apdu_level(slot, native):
+            rc = s.power_on(power_select)
+        else:
+            rc = s.power_on_tpdu(power_select)
+        if rc:
+            return self._card_fail(resp, ro, answer, slot, seq, rc)
+        atr = s.atr()
+        n = len(atr)
+        for i in range(n):
+            resp[ro + _H + i] = atr[i]
+        _header(resp, ro, answer, n, slot, seq, s.state(), 0, 0)
+        return _H + n
+
+    def _xfr_block(self, s, slot: int, seq: int, bwi: int, req, doff: int, dlen: int, native: bool,
+                   resp, ro: int, max_message: int) -> int:
+        answer = ccid.RDR_TO_PC_DATA_BLOCK
+        icc = s.state()
+        if icc != ccid.ICC_ACTIVE:
+            return self._fail(resp, ro, answer, slot, seq, icc, ccid.ERR_ICC_MUTE)
+        if dlen == 0:
+            return self._fail(resp, ro, answer, slot, seq, icc, ccid.ERR_BAD_LENGTH)
+        data = memoryview(req)[doff:doff + dlen]
+        out = memoryview(resp)[ro + _H:]
+        room = max_message - _H
+        if req[doff] == pps.PPSS and dlen <= pps.MAX_PPS_LEN and pps.check_request(data, dlen) == pps.NO_ERROR:
+            rc = s.exchange_pps(data, dlen, out)
+        elif self._apdu_level(slot, native):
+            rc = s.transmit_apdu(data, dlen, out, room)
+        else:
+            rc = s.transmit_tpdu(data, dlen, out, room, bwi)
+        if rc <= 0:  # -bError (a refused command: ERR_BAD_DATA, nothing reached the card)
+            return self._card_fail(resp, ro, answer, slot, seq, -rc)
+        if rc > room:  # a T=0 TPDU answer cannot be capped by the engine
+            return self._card_fail(resp, ro, answer, slot, seq, ccid.ERR_XFR_OVERRUN)
+        _header(resp, ro, answer, rc, slot, seq, s.state(), 0, 0)
+        return _H + rc
+
+    def _set_parameters(self, s, slot: int, seq: int, protocol: int, req, doff: int, dlen: int, resp, ro: int) -> int:
+        answer = ccid.RDR_TO_PC_PARAMETERS
+        icc = s.state()
+        if protocol > ccid.PROTOCOL_T1:
+            return self._fail(resp, ro, answer, slot, seq, icc, 7)  # bProtocolNum
+        want = ccid.T1_PARAMETERS_SIZE if protocol == ccid.PROTOCOL_T1 else ccid.T0_PARAMETERS_SIZE
+        if dlen != want:
+            return self._fail(resp, ro, answer, slot, seq, icc, ccid.ERR_BAD_LENGTH)
+        if icc != ccid.ICC_ACTIVE:
+            return self._fail(resp, ro, answer, slot, seq, icc, ccid.ERR_ICC_MUTE)
+        bad = s.set_parameters(protocol, req, doff, dlen)
+        if bad:
+            for i in range(dlen):
+                resp[ro + _H + i] = req[doff + i]
+            _header(resp, ro, answer, dlen, slot, seq, ccid.COMMAND_FAILED | s.state(), bad, protocol)
+            return _H + dlen
+        return self._parameters(s, slot, seq, 0, resp, ro)
+
+    def _parameters(self, s, slot: int, seq: int, error: int, resp, ro: int) -> int:
+        n = s.get_parameters(resp, ro + _H)
+        protocol = ccid.PROTOCOL_T1 if n == ccid.T1_PARAMETERS_SIZE else ccid.PROTOCOL_T0
+        _header(resp, ro, ccid.RDR_TO_PC_PARAMETERS, n, slot, seq, s.state(), error, protocol)
+        return _H + n
+
+    # -- escapes ----------------------------------------------------------------------
+    def _escape_ok(self, resp, ro: int, slot: int, seq: int, icc: int, n: int) -> int:
+        _header(resp, ro, ccid.RDR_TO_PC_ESCAPE, n, slot, seq, icc, 0, 0)
+        return _H + n
+
+    def _escape(self, s, slot: int, seq: int, req, doff: int, dlen: int, resp, ro: int, max_message: int) -> int:
+        answer = ccid.RDR_TO_PC_ESCAPE
+        icc = s.state()
+        if dlen == 0:
+            return self._fail(resp, ro, answer, slot, seq, icc, ccid.ERR_CMD_NOT_SUPPORTED)
+        first = req[doff]
+        if first == escape.VENDOR_CLASS:
+            return self._vendor(slot, seq, icc, req, doff, dlen, resp, ro, max_message)
+        if dlen == 1 and (first == 0x02 or first == 0x06):
+            fw = self._fw
+            n = len(fw)
+            for i in range(n):
+                resp[ro + _H + i] = fw[i]
+            return self._escape_ok(resp, ro, slot, seq, icc, n)
+        if dlen == 3 and first == 0x01 and req[doff + 1] == 0x01:
+            return self._escape_ok(resp, ro, slot, seq, icc, 0)
+        if first == 0xB2:
+            return self._escape_ok(resp, ro, slot, seq, icc, 0)
+        if dlen == 2 and first == 0x1F and (req[doff + 1] == 0x01 or req[doff + 1] == 0x02):
+            self.apdu_level[slot] = 1 if req[doff + 1] == 0x02 else 0
+            return self._escape_ok(resp, ro, slot, seq, icc, 0)
+        return self._fail(resp, ro, answer, slot, seq, icc, ccid.ERR_CMD_NOT_SUPPORTED)
+
+    def _vendor(self, slot: int, seq: int, icc: int, req, doff: int, dlen: int, resp, ro: int, max_message: int) -> int:
+        answer = ccid.RDR_TO_PC_ESCAPE
+        if dlen < 2:
+            return self._fail(resp, ro, answer, slot, seq, icc, escape.ERR_BAD_LENGTH)
+        cmd = req[doff + 1]
+        p = ro + _H
+        resp[p] = escape.VENDOR_CLASS
+        resp[p + 1] = cmd
+        n = 2
+        if cmd == escape.CMD_GET_INFO:
+            if dlen != 2:
+                return self._fail(resp, ro, answer, slot, seq, icc, escape.ERR_BAD_LENGTH)
+            n = self._info(resp, p + 2) + 2
+        elif cmd == escape.CMD_NATIVE:
+            if dlen != 6:
+                return self._fail(resp, ro, answer, slot, seq, icc, escape.ERR_BAD_LENGTH)
+            own = self.native_max_message()
+            if own == 0:
+                return self._fail(resp, ro, answer, slot, seq, icc, escape.ERR_BAD_STATE)
+            wanted = req[doff + 2] | (req[doff + 3] << 8) | (req[doff + 4] << 16) | (req[doff + 5] << 24)
+            if wanted < NATIVE_MIN_MESSAGE:
+                return self._fail(resp, ro, answer, slot, seq, icc, escape.ERR_BAD_PARAMETER)
+            _put_u32(resp, p + 2, wanted if wanted < own else own)
+            resp[p + 6] = escape.CHECK_CRC32
+            n = 7
+        elif cmd == escape.CMD_LOOPBACK:
+            n = dlen
+            if _H + n > max_message:
+                return self._fail(resp, ro, answer, slot, seq, icc, escape.ERR_BAD_LENGTH)
+            for i in range(2, n):
+                resp[p + i] = req[doff + i]
+        elif cmd == escape.CMD_GET_COUNTERS:
+            link = self.link
+            if link is not None:
+                n += link.write_counters(resp, p + n)
+            for tag, v in ((CTR_REQUESTS, self.requests), (CTR_CARD_ERRORS, self.card_errors)):
+                resp[p + n] = tag
+                resp[p + n + 1] = 4
+                _put_u32(resp, p + n + 2, v)
+                n += 6
+        elif cmd == escape.CMD_RESET_COUNTERS:
+            if self.link is not None:
+                self.link.reset_counters()
+            self.requests = 0
+            self.card_errors = 0
+        else:
+            return self._fail(resp, ro, answer, slot, seq, icc, escape.ERR_UNKNOWN_COMMAND)
+        return self._escape_ok(resp, ro, slot, seq, icc, n)
+
+    def _info(self, buf, p: int) -> int:
+        start = p
+        buf[p] = escape.INFO_PROTOCOL_VERSION
+        buf[p + 1] = 1
+        buf[p + 2] = 1  # cpsdi_proto.PROTOCOL_VERSION
+        p += 3
+        p = self._tlv_text(buf, p, escape.INFO_FIRMWARE_VERSION, self.firmware_version)
+        p = self._tlv_text(buf, p, escape.INFO_BOARD, self.board)
+        buf[p] = escape.INFO_SLOTS
+        buf[p + 1] = 1
+        buf[p + 2] = self.slot_count
+        p += 3
+        buf[p] = escape.INFO_NATIVE_MAX_MESSAGE
+        buf[p + 1] = 4
+        _put_u32(buf, p + 2, self.native_max_message())
+        p += 6
+        buf[p] = escape.INFO_FEATURES
+        buf[p + 1] = 4
+        _put_u32(buf, p + 2, self.features)
+        p += 6
+        if self.serial:
+            p = self._tlv_text(buf, p, escape.INFO_SERIAL, self.serial)
+        return p - start
+
+    @staticmethod
+    def _tlv_text(buf, p: int, tag: int, text: str) -> int:
+        data = text.encode()
+        n = len(data)
+        if n > 64:
+            n = 64
+        buf[p] = tag
+        buf[p + 1] = n
+        for i in range(n):
+            buf[p + 2 + i] = data[i]
+        return p + 2 + n

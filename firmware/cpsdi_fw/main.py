@@ -1,0 +1,97 @@
+"""The reader application: slots + CCID service + link server, and the main loop.
+
+``Reader(host_port, card_ports, ...)`` builds one ``slot.Slot`` per card port (their idle
+hook is the link's ``keepalive``), a ``ccid_service.CCIDService`` and a
+``link.LinkServer``. ``step()`` is one main-loop iteration: serve the host, then look at
+card presence (at most every ``PRESENCE_MS``); a change is sent as ``50 bmSlotICCState``
+when the link allows it (``LinkServer.notify``: native hosts, or ``notify_compat``).
+``slot.state()`` deactivates a powered card that left, so the next GetSlotStatus reports
+it absent. ``run_forever()`` loops on ``step()`` and sleeps in ``host_port.wait_ms`` (at
+most ``IDLE_MS``, woken by host bytes) when nothing happened; ``max_steps`` bounds it
+for tests.
+
+A board's ``main`` does::
+
+    Reader(board.host_port(), board.card_ports(), board=board.NAME).run_forever()
+"""
+
+from cpsdi_proto.compat import const
+
+from cpsdi_fw import FIRMWARE_VERSION
+from cpsdi_fw.ccid_service import CCIDService
+from cpsdi_fw.hal import ticks_diff
+from cpsdi_fw.link import ECHO_HEADER, LinkServer
+from cpsdi_fw.slot import STATE_ABSENT, Slot
+
+PRESENCE_MS = const(50)
+IDLE_MS = const(10)
+
+
+class Reader:
+    """The whole firmware above the HAL (module docstring)."""
+
+    def __init__(self, host_port, card_ports, *, board: str = "unknown", serial: str = "",
+                 echo: int = ECHO_HEADER, native_max_message: int = 1034, features: int = -1,
+                 firmware_version: str = FIRMWARE_VERSION) -> None:
+        self.host_port = host_port
+        self.slots = []
+        for port in card_ports:
+            self.slots.append(Slot(port, idle=self._idle))
+        if features < 0:
+            self.service = CCIDService(self.slots, firmware_version=firmware_version, board=board, serial=serial)
+        else:
+            self.service = CCIDService(self.slots, firmware_version=firmware_version, board=board, serial=serial,
+                                       features=features)
+        self.link = LinkServer(host_port, self.service, echo=echo, native_max_message=native_max_message)
+        self._present = 0  # bit n: card present in slot n
+        self._changed = 0  # bit n: presence changed since the last notification
+        self._last_presence_ms = host_port.ticks_ms()
+        self._scan_presence()
+        self._changed = 0
+
+    def _idle(self) -> None:
+        self.link.keepalive()
+
+    def _scan_presence(self) -> None:
+        present = 0
+        for i in range(len(self.slots)):
+            try:
+                if self.slots[i].state() != STATE_ABSENT:
+                    present |= 1 << i
+            except Exception:
+                pass
+        self._changed |= present ^ self._present
+        self._present = present
+
+    def bitmap(self) -> int:
+        """bmSlotICCState of slots 0..3: bit 2n present, bit 2n+1 changed (CCID §6.3.1)."""
+        value = 0
+        for i in range(len(self.slots)):
+            if i > 3:
+                break
+            if self._present >> i & 1:
+                value |= 1 << (2 * i)
+            if self._changed >> i & 1:
+                value |= 2 << (2 * i)
+        return value
+
+    def step(self) -> int:
+        """One main-loop iteration; returns the number of requests served."""
+        served = self.link.poll()
+        now = self.host_port.ticks_ms()
+        if served or ticks_diff(now, self._last_presence_ms) >= PRESENCE_MS:
+            self._last_presence_ms = now
+            self._scan_presence()
+            if self._changed and self.link.notify(self.bitmap()):
+                self._changed = 0
+            elif self._changed and not (self.link.notify_compat or self.link.native_seen):
+                self._changed = 0  # nobody to tell: presence is polled with GetSlotStatus
+        return served
+
+    def run_forever(self, max_steps: int = -1) -> None:
+        """Serve the host until ``max_steps`` steps ran (never, if negative)."""
+        steps = 0
+        while max_steps < 0 or steps < max_steps:
+            if not self.step():
+                self.host_port.wait_ms(IDLE_MS)
+            steps += 1
