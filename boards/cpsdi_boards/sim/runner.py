@@ -127,9 +127,11 @@ class ControlServer:
         self.quit = False
 
     def fds(self) -> list[socket.socket]:
+        """The listening socket and the connected clients (for select)."""
         return [self.sock, *self.clients]
 
-    def service(self, ready: list[object]) -> None:
+    def service(self, ready: list[socket.socket | int]) -> None:
+        """Accept clients and answer the commands of those in ``ready``."""
         if self.sock in ready:
             try:
                 client, _ = self.sock.accept()
@@ -192,3 +194,94 @@ def install_signals(slots: SimSlots) -> None:
 
     signal.signal(signal.SIGUSR1, handler)
     signal.signal(signal.SIGUSR2, handler)
+
+
+class SimReader:
+    """The firmware (``cpsdi_fw.main.Reader``) on simulated slots, behind a paced host port."""
+
+    def __init__(self, options: SimOptions) -> None:
+        from cpsdi_fw import link
+        from cpsdi_fw.main import Reader
+
+        modes = {"full": link.ECHO_FULL, "header": link.ECHO_HEADER, "none": link.ECHO_NONE}
+        if options.echo not in modes:
+            raise ValueError("echo must be full, header or none")
+        echo = modes[options.echo]
+        self.options = options
+        self.slots = SimSlots(options)
+        self.host_port = FdHostPort(None, baud=options.baud, stop_bits=options.stop_bits)
+        self.firmware = Reader(self.host_port, self.slots.ports, board="sim", echo=echo,
+                               native_max_message=options.native_max_message)
+        self.pty_path = ""
+        self._pty: tuple[int, int] | None = None
+        self._listener: socket.socket | None = None
+        self._client: socket.socket | None = None
+        self.control: ControlServer | None = None
+
+    def open(self) -> None:
+        """Create the pty / TCP listener / control socket asked for."""
+        if self.options.pty:
+            master, slave, self.pty_path = open_pty(self.options.link)
+            self._pty = (master, slave)
+            self.host_port.attach(master)
+        if self.options.tcp_port is not None:
+            self._listener = socket.create_server(("127.0.0.1", self.options.tcp_port))
+            self._listener.setblocking(False)
+        if self.options.control is not None:
+            self.control = ControlServer(self.options.control, self.slots)
+
+    @property
+    def tcp_port(self) -> int | None:
+        """The TCP port actually bound (useful with port 0)."""
+        return self._listener.getsockname()[1] if self._listener is not None else None
+
+    def serve(self, max_seconds: float | None = None) -> None:
+        """Run until ``quit`` on the control socket, SIGINT/SIGTERM, or ``max_seconds``."""
+        import time
+
+        deadline = None if max_seconds is None else time.monotonic() + max_seconds
+        while not (self.control is not None and self.control.quit):
+            if deadline is not None and time.monotonic() > deadline:
+                break
+            busy = self.firmware.step()
+            waitables: list[socket.socket | int] = []
+            if self._listener is not None:
+                waitables.append(self._listener)
+            if self.control is not None:
+                waitables.extend(self.control.fds())
+            if self.host_port.fd is not None:
+                waitables.append(self.host_port.fd)
+            if busy:
+                continue
+            ready, _, _ = select.select(waitables, [], [], 0.01)
+            if self._listener is not None and self._listener in ready:
+                self._accept()
+            if self.control is not None:
+                self.control.service(ready)
+
+    def _accept(self) -> None:
+        assert self._listener is not None
+        try:
+            client, _ = self._listener.accept()
+        except BlockingIOError:
+            return
+        if self._client is not None:  # one host at a time: the newest wins
+            self._client.close()
+        client.setblocking(False)
+        self._client = client
+        self.host_port.attach(client.fileno())
+
+    def close(self) -> None:
+        """Release the pty, sockets and symlink."""
+        if self.control is not None:
+            self.control.close()
+        if self._client is not None:
+            self._client.close()
+        if self._listener is not None:
+            self._listener.close()
+        if self._pty is not None:
+            os.close(self._pty[0])
+            os.close(self._pty[1])
+            self._pty = None
+        if self.options.link is not None and self.options.link.is_symlink():
+            self.options.link.unlink()

@@ -1,0 +1,80 @@
+"""``cpsdi sim``: the simulated reader on a real pseudo-terminal (and TCP)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+import click
+
+
+@click.command("sim")
+@click.option("--card", "cards", multiple=True, metavar="NAME",
+              help="Card of the next slot: t0, t1 or none (repeat for more slots; default: one t0).")
+@click.option("--fault", "faults", multiple=True, metavar="SLOT=FILE",
+              help="Fault script for a slot's card (docs/fault-scripts.md).")
+@click.option("--baud", default=115200, show_default=True, help="Pace the line at this rate (0: unpaced).")
+@click.option("--stop-bits", type=click.Choice(["1", "2"]), default="2", show_default=True,
+              help="8N1 or 8N2 (libccid uses 8N2).")
+@click.option("--echo", type=click.Choice(["header", "full", "none"]), default="header", show_default=True,
+              help="Echo of compat command frames (GemPCTwin types need one; SEC1210 none).")
+@click.option("--no-native", is_flag=True, help="Refuse native mode (compat framing only).")
+@click.option("--link", type=click.Path(path_type=Path), help="Keep a stable symlink to the pty here.")
+@click.option("--tcp", "tcp_port", type=int, help="Also listen on 127.0.0.1:PORT (0: any free port).")
+@click.option("--no-pty", is_flag=True, help="No pseudo-terminal (TCP only).")
+@click.option("--control", type=click.Path(path_type=Path),
+              help="Unix socket for insert/remove/status/quit commands.")
+@click.option("--duration", type=float, help="Stop after this many seconds.")
+def sim(cards: tuple[str, ...], faults: tuple[str, ...], baud: int, stop_bits: str, echo: str, no_native: bool,
+        link: Path | None, tcp_port: int | None, no_pty: bool, control: Path | None,
+        duration: float | None) -> None:
+    """Run the reader firmware on CPython with virtual cards, on a pty (path printed on the
+    first line) and/or TCP. SIGUSR1/SIGUSR2 toggle the card of slot 0/1."""
+    from cpsdi_boards.sim.cards import CARD_NAMES
+    from cpsdi_boards.sim.faults import FaultScriptError, parse_fault_script
+    from cpsdi_boards.sim.runner import SimOptions, SimReader, install_signals
+
+    names = list(cards) or ["t0"]
+    for name in names:
+        if name not in CARD_NAMES:
+            raise click.BadParameter(f"unknown card {name!r}; known: {', '.join(sorted(CARD_NAMES))}",
+                                     param_hint="--card")
+    scripts: dict[int, str] = {}
+    for item in faults:
+        slot_text, _, file_text = item.partition("=")
+        if not slot_text.isdigit() or not file_text or int(slot_text) >= len(names):
+            raise click.BadParameter(f"{item!r}: expected SLOT=FILE with SLOT < {len(names)}", param_hint="--fault")
+        text = Path(file_text).read_text()
+        try:
+            parse_fault_script(text)
+        except FaultScriptError as exc:
+            raise click.BadParameter(f"{file_text}: {exc}", param_hint="--fault") from exc
+        scripts[int(slot_text)] = text
+    if no_pty and tcp_port is None:
+        raise click.UsageError("--no-pty needs --tcp")
+    options = SimOptions(cards=names, faults=scripts, baud=baud, stop_bits=int(stop_bits),
+                         native_max_message=0 if no_native else 1034, echo=echo, pty=not no_pty, link=link,
+                         tcp_port=tcp_port, control=control)
+    reader = SimReader(options)
+    reader.open()
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    install_signals(reader.slots)
+    # First line: the pty path (tests and scripts read it), then a human summary on stderr.
+    click.echo(reader.pty_path or f"tcp://127.0.0.1:{reader.tcp_port}")
+    sys.stdout.flush()
+    where = [p for p in (reader.pty_path, str(link) if link else "",
+                         f"127.0.0.1:{reader.tcp_port}" if reader.tcp_port is not None else "") if p]
+    click.echo(f"cpsdi sim: {len(names)} slot(s) {', '.join(names)} on {' and '.join(where)}, "
+               f"{'unpaced' if not baud else f'{baud} bd 8N{stop_bits}'}; Ctrl-C stops", err=True)
+    try:
+        reader.serve(max_seconds=duration)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        reader.close()
