@@ -1,5 +1,6 @@
 """cpsdi: host library for cpsdi smart-card readers (CPS / Vitale Dispositifs Intégrés)."""
 
+from cpsdi.reader import ATR, CardConnection, Reader, Response, Slot
 from cpsdi.exceptions import (
     CardAbsentError,
     CardError,
@@ -14,6 +15,11 @@ from cpsdi.exceptions import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "ATR",
+    "CardConnection",
+    "Reader",
+    "Response",
+    "Slot",
     "CardAbsentError",
     "CardError",
     "FramingError",

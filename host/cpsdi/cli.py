@@ -5,13 +5,36 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
 
 from cpsdi import __version__
-from cpsdi.exceptions import ReaderError
+from cpsdi.exceptions import (
+    CardError,
+    FramingError,
+    ReaderError,
+    ReaderProtocolError,
+    ReaderTimeoutError,
+    StatusWordError,
+    TransportError,
+)
 from cpsdi.selftest import run_selftest
+from cpsdi.sim_cli import sim
+
+EXIT_ERROR = 1
+EXIT_TRANSPORT = 3
+EXIT_TIMEOUT = 4
+EXIT_CARD = 5
+EXIT_PROTOCOL = 6
+EXIT_STATUS_WORD = 7
+"""Exit codes of the reader commands (2 is click's usage error)."""
 
 console = Console()
 err_console = Console(stderr=True)
@@ -64,6 +87,188 @@ def selftest(url: str, timeout_s: float, as_json: bool) -> None:
         )
     sys.exit(0 if result.ok else 1)
 
+
+def _exit_code(exc: ReaderError) -> int:
+    if isinstance(exc, ReaderTimeoutError):
+        return EXIT_TIMEOUT
+    if isinstance(exc, TransportError):
+        return EXIT_TRANSPORT
+    if isinstance(exc, CardError):
+        return EXIT_CARD
+    if isinstance(exc, (ReaderProtocolError, FramingError)):
+        return EXIT_PROTOCOL
+    if isinstance(exc, StatusWordError):
+        return EXIT_STATUS_WORD
+    return EXIT_ERROR
+
+
+@contextmanager
+def _clean_errors() -> Iterator[None]:
+    """Turn library errors into one red line and an exit code (no traceback)."""
+    try:
+        yield
+    except ReaderError as exc:
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        sys.exit(_exit_code(exc))
+    except OSError as exc:  # trace file not writable, ...
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        sys.exit(EXIT_ERROR)
+
+
+def _reader_options(func: Any) -> Any:
+    func = click.option(
+        "--trace", "trace", type=click.Path(dir_okay=False, path_type=Path), default=None,
+        help="Write a PIN-redacted JSON-lines trace of frames and APDUs to FILE.",
+    )(func)
+    func = click.option("--no-native", is_flag=True, help="Stay in compat framing (as libccid).")(func)
+    func = click.option("--timeout", "timeout_s", default=3.0, show_default=True, help="Seconds per wait (keep-alives restart it).")(func)
+    func = click.option(
+        "--port", "url", envvar="CPSDI_PORT", required=True,
+        help="pyserial URL or device path (env CPSDI_PORT): /dev/ttyACM0, socket://host:port, sim://…",
+    )(func)
+    return func
+
+
+def _hex(data: bytes) -> str:
+    return data.hex(" ").upper()
+
+
+@main.command()
+@_reader_options
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def info(url: str, timeout_s: float, no_native: bool, trace: Path | None, as_json: bool) -> None:
+    """What the reader reports (GET_INFO) and the link mode negotiated."""
+    from cpsdi.reader import Reader
+
+    with _clean_errors(), Reader.open(url, native=not no_native, trace=trace, timeout_s=timeout_s) as reader:
+        i = reader.info
+        report = {
+            "port": url,
+            "protocol_version": i.protocol_version,
+            "firmware_version": i.firmware_version,
+            "board": i.board,
+            "serial": i.serial,
+            "slots": i.slots,
+            "features": i.features,
+            "native_max_message": i.native_max_message,
+            "link": "native" if reader.native else "compat",
+            "max_message": reader.link.max_message,
+            "apdu_level": [s.apdu_level for s in reader.slots],
+        }
+        if as_json:
+            click.echo(json.dumps(report))
+            return
+        table = Table(title=f"cpsdi reader on {url}", show_header=False)
+        for key, value in report.items():
+            if key == "features":
+                value = f"0x{i.features:04X}"
+            table.add_row(key.replace("_", " "), str(value))
+        console.print(table)
+
+
+@main.command()
+@_reader_options
+@click.option("--slot", "slot_index", default=0, show_default=True, help="Slot number.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def atr(url: str, timeout_s: float, no_native: bool, trace: Path | None, slot_index: int, as_json: bool) -> None:
+    """Power the card on and show its ATR (the card is powered off afterwards)."""
+    from cpsdi.reader import Reader
+
+    with _clean_errors(), Reader.open(url, native=not no_native, trace=trace, timeout_s=timeout_s) as reader:
+        slot = _slot(reader.slots, slot_index)
+        with slot.connect() as card:
+            a = card.atr
+            report = {
+                "slot": slot_index,
+                "atr": a.raw.hex().upper(),
+                "protocol": f"T={int(card.protocol)}",
+                "protocols": [f"T={t}" for t in a.protocols],
+                "historical": a.historical.hex().upper(),
+                "fi": a.fi,
+                "di": a.di,
+                "specific_mode": a.specific_mode,
+            }
+            if as_json:
+                click.echo(json.dumps(report))
+                return
+            console.print(f"slot {slot_index}: ATR [bold]{a.hex}[/bold]", highlight=False)
+            console.print(
+                f"  protocol in force T={int(card.protocol)}, offered {', '.join(report['protocols'])}; "
+                f"Fi/Di {a.fi}/{a.di}; historical bytes {_hex(a.historical) or '-'}",
+                highlight=False,
+            )
+
+
+def _slot(slots: list[Any], index: int) -> Any:
+    if not 0 <= index < len(slots):
+        raise ReaderProtocolError(f"no slot {index}: the reader has {len(slots)} slot(s)")
+    return slots[index]
+
+
+def _parse_apdu(text: str) -> bytes:
+    cleaned = "".join(text.replace(":", "").split())
+    try:
+        data = bytes.fromhex(cleaned)
+    except ValueError:
+        raise click.BadParameter(f"not hexadecimal: {text!r}", param_hint="APDU") from None
+    if len(data) < 4:
+        raise click.BadParameter(f"an APDU has at least 4 bytes: {text!r}", param_hint="APDU")
+    return data
+
+
+@main.command()
+@_reader_options
+@click.argument("apdus", nargs=-1, required=True, metavar="HEX...")
+@click.option("--slot", "slot_index", default=0, show_default=True, help="Slot number.")
+@click.option("--check", is_flag=True, help="Stop with an error at the first error status word.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def apdu(
+    url: str, timeout_s: float, no_native: bool, trace: Path | None, apdus: tuple[str, ...], slot_index: int,
+    check: bool, as_json: bool,
+) -> None:
+    """Power the card on and send each APDU (hex; one argument per APDU)."""
+    from cpsdi.reader import Reader
+    from cpsdi.trace import redact_apdu
+
+    commands = [_parse_apdu(a) for a in apdus]
+    results: list[dict[str, Any]] = []
+    with _clean_errors(), Reader.open(url, native=not no_native, trace=trace, timeout_s=timeout_s) as reader:
+        slot = _slot(reader.slots, slot_index)
+        with slot.connect() as card:
+            for command in commands:
+                response = card.transmit(command, check=check)
+                results.append(
+                    {"command": redact_apdu(command), "data": response.data.hex().upper(), "sw": f"{response.sw:04X}", "meaning": response.meaning}
+                )
+                if not as_json:
+                    console.print(f"> {redact_apdu(command)}", highlight=False)
+                    data = f"{_hex(response.data)} " if response.data else ""
+                    color = "green" if response.ok else "yellow"
+                    console.print(f"< {data}[{color}]{response.sw:04X}[/{color}] ({response.meaning})", highlight=False)
+    if as_json:
+        click.echo(json.dumps({"slot": slot_index, "exchanges": results}))
+
+
+@main.group("trace")
+def trace_group() -> None:
+    """Read traces written with --trace."""
+
+
+@trace_group.command("show")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def trace_show(file: Path) -> None:
+    """Pretty-print a trace file."""
+    from cpsdi.trace import format_trace
+
+    try:
+        text = format_trace(file)
+    except (OSError, UnicodeDecodeError) as exc:
+        err_console.print(f"[red]error:[/red] cannot read {file}: {exc}", highlight=False)
+        sys.exit(EXIT_ERROR)
+    click.echo(text, nl=False)
+
+
+main.add_command(sim)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

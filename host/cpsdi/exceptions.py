@@ -45,9 +45,65 @@ class CardAbsentError(CardError):
     """No card in the slot (or it was removed during the operation)."""
 
 
-class StatusWordError(ReaderError):
-    """The card answered with a status word other than success."""
+class CardMuteError(CardError):
+    """The card did not answer (CCID bError FE, ICC_MUTE)."""
 
-    def __init__(self, message: str, sw: int) -> None:
+
+class ParityError(CardError):
+    """Parity error on the card line (CCID bError FD, XFR_PARITY_ERROR)."""
+
+
+class OverrunError(CardError):
+    """Buffer overrun on the card line (CCID bError FC, XFR_OVERRUN)."""
+
+
+class HardwareError(CardError):
+    """The reader's card interface failed (CCID bError FB, HW_ERROR)."""
+
+
+class BadATRError(CardError):
+    """The ATR is invalid (CCID bError F8 BAD_ATR_TS or F7 BAD_ATR_TCK)."""
+
+
+class ProtocolNotSupportedError(CardError):
+    """No protocol of the card is supported (CCID bError F6)."""
+
+
+class ProcedureByteConflictError(CardError):
+    """T=0 procedure byte conflict (CCID bError F4)."""
+
+
+class SlotBusyError(CardError):
+    """The slot is busy with another command (CCID bError E0)."""
+
+
+class CommandAbortedError(CardError):
+    """The command was aborted (CCID bError FF)."""
+
+
+class NotSupportedError(ReaderProtocolError):
+    """The reader answered "command not supported" (bStatus 0x40, bError 00)."""
+
+
+class VendorCommandError(ReaderProtocolError):
+    """A cpsdi vendor Escape failed; ``code`` is the vendor bError (0x81..0xC0)."""
+
+    def __init__(self, message: str, code: int = 0) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+class StatusWordError(ReaderError):
+    """The card answered with a status word other than success.
+
+    ``command_header`` is CLA INS P1 P2 only: command data (a PIN) never reaches
+    an exception.
+    """
+
+    def __init__(self, message: str, sw: int, command_header: bytes = b"") -> None:
         self.sw = sw
-        super().__init__(f"{message} (SW {sw:04X})")
+        self.command_header = bytes(command_header[:4])
+        text = f"{message} (SW {sw:04X})"
+        if self.command_header:
+            text += f" for command {self.command_header.hex(' ').upper()}"
+        super().__init__(text)
