@@ -26,6 +26,9 @@ from typing import Any, Protocol
 import serial
 
 from cpsdi.exceptions import ReaderTimeoutError, TransportError
+from cpsdi.urlhandler.protocol_sim import register as _register_sim_urls
+
+_register_sim_urls()  # sim:// : the in-process simulated reader
 
 log = logging.getLogger(__name__)
 

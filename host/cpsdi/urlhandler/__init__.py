@@ -1,0 +1,1 @@
+"""pyserial URL handlers of cpsdi (``serial.protocol_handler_packages``): ``sim://``."""
