@@ -268,6 +268,48 @@ def trace_show(file: Path) -> None:
     click.echo(text, nl=False)
 
 
+@main.command()
+@click.option("--probe", is_flag=True, help="Ask each port for GET_INFO (opens it briefly).")
+@click.option("--timeout", "timeout_s", default=0.5, show_default=True, help="Seconds per probe.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def readers(probe: bool, timeout_s: float, as_json: bool) -> None:
+    """Serial ports that may hold a cpsdi reader (USB CDC / UART), optionally probed."""
+    from serial.tools import list_ports
+
+    from cpsdi.reader import Reader
+
+    rows: list[dict[str, Any]] = []
+    for port in sorted(list_ports.comports(), key=lambda p: p.device):
+        row: dict[str, Any] = {"port": port.device, "description": port.description, "hwid": port.hwid}
+        if probe:
+            try:
+                with Reader.open(port.device, timeout_s=timeout_s) as reader:
+                    row["reader"] = {"board": reader.info.board, "firmware": reader.info.firmware_version,
+                                     "slots": reader.info.slots}
+            except ReaderError as exc:
+                row["reader"] = None
+                row["error"] = str(exc)
+        rows.append(row)
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    if not rows:
+        console.print("no serial ports found (a simulated reader: cpsdi sim, or --port sim://)")
+        return
+    table = Table(title="serial ports")
+    table.add_column("port")
+    table.add_column("description")
+    if probe:
+        table.add_column("cpsdi reader")
+    for row in rows:
+        cells = [row["port"], row["description"]]
+        if probe:
+            r = row.get("reader")
+            cells.append(f"{r['board']} {r['firmware']}, {r['slots']} slot(s)" if r else "-")
+        table.add_row(*cells)
+    console.print(table)
+
+
 main.add_command(sim)
 
 if __name__ == "__main__":  # pragma: no cover

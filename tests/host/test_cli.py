@@ -60,3 +60,19 @@ def test_selftest_detects_a_silent_line(monkeypatch: pytest.MonkeyPatch) -> None
 def test_module_entry_point() -> None:
     out = subprocess.run([sys.executable, "-m", "cpsdi", "--version"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and __version__ in out.stdout
+
+
+def test_readers_lists_and_probes_ports(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from serial.tools import list_ports
+
+    fake = [SimpleNamespace(device="sim://?card=t0", description="simulated", hwid="SIM"),
+            SimpleNamespace(device="/dev/cpsdi-nothing-here", description="gone", hwid="X")]
+    monkeypatch.setattr(list_ports, "comports", lambda: fake)
+    result = CliRunner().invoke(main, ["readers", "--probe", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert [r["port"] for r in rows] == ["/dev/cpsdi-nothing-here", "sim://?card=t0"]
+    assert rows[1]["reader"] == {"board": "sim", "firmware": "0.1.0", "slots": 1}
+    assert rows[0]["reader"] is None and "/dev/cpsdi-nothing-here" in rows[0]["error"]
