@@ -43,10 +43,22 @@ Escapes (ccid-serial.md §5.7; protocol/README.md §3 for ``CD``):
   1034 -> ERR_BAD_PARAMETER; no native mode -> ERR_BAD_STATE; not 4 bytes -> ERR_BAD_LENGTH.
   Nothing switches: the reader answers each request in the framing it came in.
 * ``CD 04`` LOOPBACK: the payload back (ERR_BAD_LENGTH if the answer would not fit).
+* ``CD 20`` RUN_SCRIPT (``script.py``, README §3, row 20) on the slot named by bSlot: a malformed
+  payload -> ERR_SCRIPT_FORMAT / ERR_SCRIPT_TOO_LONG (checked before anything reaches the
+  card); a slot at TPDU level in compat framing -> ERR_BAD_STATE; card not active -> ICC_MUTE;
+  a card failure at any step -> that CCID bError (the responses of earlier steps are lost).
 * ``CD 30`` GET_COUNTERS: TLVs (tag, 04, u32 LE): the link's 01..09 (link.py ``CTR_*``),
-  then 10 requests handled, 11 card operations failed (``CTR_*`` here). ``CD 31`` RESET_COUNTERS: all to 0, answer ``CD 31``.
-* Every other ``CD`` command (LINK_SETTINGS, UPDATE_*, RUN_SCRIPT, READ_EVENT_LOG,
-  SIM_CONTROL): not implemented yet -> ERR_UNKNOWN_COMMAND (0x84).
+  then 10 requests handled, 11 card operations failed (``CTR_*`` here). ``CD 31`` RESET_COUNTERS:
+  all to 0 and the event log emptied, answer ``CD 31``.
+* ``CD 32`` READ_EVENT_LOG (``eventlog.py``, README §3, row 32): count, lost, entries oldest first.
+* Every other ``CD`` command (LINK_SETTINGS, UPDATE_*, SIM_CONTROL): not implemented yet ->
+  ERR_UNKNOWN_COMMAND (0x84).
+
+Event log (``self.events``): at each request the presence of every slot is compared with the
+last one seen (card inserted / removed; a removal and re-insertion between two requests is not
+seen), IccPowerOn results (protocol and level, or the bError), IccPowerOff, card failures of
+XfrBlock and RUN_SCRIPT, and vendor Escape errors (bError 81..C0). Times are the link's
+HostPort milliseconds (0 without a link).
 """
 
 from cpsdi_proto import ccid, escape
@@ -54,6 +66,8 @@ from cpsdi_proto.compat import const
 from cpsdi_proto.gempc import COMPAT_MAX_MESSAGE
 from cpsdi_proto.native import NATIVE_MIN_MESSAGE
 
+from cpsdi_fw import script
+from cpsdi_fw.eventlog import EventLog
 from cpsdi_fw.iso7816_3 import pps, timing
 
 _H = const(10)  # CCID header size
@@ -85,7 +99,7 @@ class CCIDService:
     """CCID request dispatcher for ``slots`` (a list of ``slot.Slot``); see the module docstring."""
 
     def __init__(self, slots, *, firmware_version: str, board: str, serial: str = "",
-                 features: int = escape.FEATURE_APDU_LEVEL | escape.FEATURE_TPDU_LEVEL) -> None:
+                 features: int = escape.FEATURE_APDU_LEVEL | escape.FEATURE_TPDU_LEVEL | escape.FEATURE_SCRIPTS) -> None:
         self.slots = slots
         self.slot_count = len(slots)
         self.firmware_version = firmware_version
@@ -98,6 +112,10 @@ class CCIDService:
         self.link = None  # set by link.LinkServer (native max message, counters)
         self.requests = 0
         self.card_errors = 0
+        self.events = EventLog()
+        self._present = bytearray(self.slot_count)  # 1: card seen present at the last request
+        for i in range(self.slot_count):
+            self._present[i] = 1 if slots[i].state() != ccid.ICC_ABSENT else 0
 
     # -- helpers ----------------------------------------------------------------------
     def icc_status(self, slot: int) -> int:
@@ -114,12 +132,36 @@ class CCIDService:
         _header(resp, ro, mtype, 0, slot, seq, ccid.COMMAND_FAILED | icc, error, 0)
         return _H
 
-    def _card_fail(self, resp, ro: int, mtype: int, slot: int, seq: int, error: int) -> int:
+    def _card_fail(self, resp, ro: int, mtype: int, slot: int, seq: int, error: int, req_type: int = 0) -> int:
         self.card_errors += 1
         icc = self.slots[slot].state()
         if icc == ccid.ICC_ABSENT:
             error = ccid.ERR_ICC_MUTE
+        if req_type == ccid.PC_TO_RDR_ICC_POWER_ON:
+            self.event(escape.EVENT_POWER_ON_FAILED, slot, error)
+        else:
+            self.event(escape.EVENT_CARD_ERROR, slot, error, req_type)
         return self._fail(resp, ro, mtype, slot, seq, icc, error)
+
+    # -- event log --------------------------------------------------------------------
+    def now_ms(self) -> int:
+        """The link's HostPort milliseconds (0 without a link)."""
+        port = getattr(self.link, "port", None)
+        if port is None:
+            return 0
+        return port.ticks_ms()
+
+    def event(self, event: int, slot: int, arg1: int = 0, arg2: int = 0) -> None:
+        self.events.record(self.now_ms(), event, slot, arg1, arg2)
+
+    def watch_presence(self) -> None:
+        """Log card insertions/removals seen since the last request (every slot)."""
+        present = self._present
+        for i in range(self.slot_count):
+            now = 1 if self.slots[i].state() != ccid.ICC_ABSENT else 0
+            if now != present[i]:
+                present[i] = now
+                self.event(escape.EVENT_CARD_INSERTED if now else escape.EVENT_CARD_REMOVED, i)
 
     # -- dispatch ---------------------------------------------------------------------
     def handle(self, req, off: int, n: int, resp, resp_off: int, native: bool = False,
@@ -127,6 +169,7 @@ class CCIDService:
         """Answer the request ``req[off:off+n]`` (header + data) at ``resp[resp_off:]``; return
         the answer length (header + data, at most ``max_message``)."""
         self.requests += 1
+        self.watch_presence()
         ro = resp_off
         mtype = req[off]
         dlen = req[off + 1] | (req[off + 2] << 8) | (req[off + 3] << 16) | (req[off + 4] << 24)
@@ -148,6 +191,7 @@ class CCIDService:
                 return self._fail(resp, ro, answer, slot, seq, s.state(), ccid.ERR_BAD_LENGTH)
             if mtype == ccid.PC_TO_RDR_ICC_POWER_OFF:
                 s.power_off()
+                self.event(escape.EVENT_POWER_OFF, slot)
             icc = s.state()
             if icc == ccid.ICC_ABSENT:
                 return self._fail(resp, ro, answer, slot, seq, icc, ccid.ERR_ICC_MUTE)
@@ -164,7 +208,7 @@ class CCIDService:
                 return self._fail(resp, ro, answer, slot, seq, s.state(), ccid.ERR_BAD_LENGTH)
             return self._parameters(s, slot, seq, 0, resp, ro)
         if mtype == ccid.PC_TO_RDR_ESCAPE:
-            return self._escape(s, slot, seq, req, off + _H, dlen, resp, ro, max_message)
+            return self._escape(s, slot, seq, req, off + _H, dlen, resp, ro, max_message, native)
         if mtype == ccid.PC_TO_RDR_SET_DATA_RATE_AND_CLOCK_FREQUENCY:
             if dlen != 8:
                 return self._fail(resp, ro, answer, slot, seq, s.state(), ccid.ERR_BAD_LENGTH)
@@ -187,13 +231,16 @@ class CCIDService:
         if power_select > ccid.POWER_1V8:
             return self._fail(resp, ro, answer, slot, seq, s.state(), 7)  # bPowerSelect
         if s.state() == ccid.ICC_ABSENT:
+            self.event(escape.EVENT_POWER_ON_FAILED, slot, ccid.ERR_ICC_MUTE)
             return self._fail(resp, ro, answer, slot, seq, ccid.ICC_ABSENT, ccid.ERR_ICC_MUTE)
-        if self._apdu_level(slot, native):
+        apdu_level = self._apdu_level(slot, native)
+        if apdu_level:
             rc = s.power_on(power_select)
         else:
             rc = s.power_on_tpdu(power_select)
         if rc:
-            return self._card_fail(resp, ro, answer, slot, seq, rc)
+            return self._card_fail(resp, ro, answer, slot, seq, rc, ccid.PC_TO_RDR_ICC_POWER_ON)
+        self.event(escape.EVENT_POWER_ON, slot, s.decision.protocol, 1 if apdu_level else 0)
         atr = s.atr()
         n = len(atr)
         for i in range(n):
@@ -219,9 +266,9 @@ class CCIDService:
         else:
             rc = s.transmit_tpdu(data, dlen, out, room, bwi)
         if rc <= 0:  # -bError (a refused command: ERR_BAD_DATA, nothing reached the card)
-            return self._card_fail(resp, ro, answer, slot, seq, -rc)
+            return self._card_fail(resp, ro, answer, slot, seq, -rc, ccid.PC_TO_RDR_XFR_BLOCK)
         if rc > room:  # a T=0 TPDU answer cannot be capped by the engine
-            return self._card_fail(resp, ro, answer, slot, seq, ccid.ERR_XFR_OVERRUN)
+            return self._card_fail(resp, ro, answer, slot, seq, ccid.ERR_XFR_OVERRUN, ccid.PC_TO_RDR_XFR_BLOCK)
         _header(resp, ro, answer, rc, slot, seq, s.state(), 0, 0)
         return _H + rc
 
@@ -254,14 +301,19 @@ class CCIDService:
         _header(resp, ro, ccid.RDR_TO_PC_ESCAPE, n, slot, seq, icc, 0, 0)
         return _H + n
 
-    def _escape(self, s, slot: int, seq: int, req, doff: int, dlen: int, resp, ro: int, max_message: int) -> int:
+    def _escape(self, s, slot: int, seq: int, req, doff: int, dlen: int, resp, ro: int, max_message: int,
+                native: bool = False) -> int:
         answer = ccid.RDR_TO_PC_ESCAPE
         icc = s.state()
         if dlen == 0:
             return self._fail(resp, ro, answer, slot, seq, icc, ccid.ERR_CMD_NOT_SUPPORTED)
         first = req[doff]
         if first == escape.VENDOR_CLASS:
-            return self._vendor(slot, seq, icc, req, doff, dlen, resp, ro, max_message)
+            n = self._vendor(s, slot, seq, icc, req, doff, dlen, resp, ro, max_message, native)
+            error = resp[ro + 8]
+            if resp[ro + 7] & ccid.COMMAND_FAILED and 0x81 <= error <= 0xC0:
+                self.event(escape.EVENT_ESCAPE_ERROR, slot, error, req[doff + 1] if dlen > 1 else 0)
+            return n
         if dlen == 1 and (first == 0x02 or first == 0x06):
             fw = self._fw
             n = len(fw)
@@ -277,7 +329,8 @@ class CCIDService:
             return self._escape_ok(resp, ro, slot, seq, icc, 0)
         return self._fail(resp, ro, answer, slot, seq, icc, ccid.ERR_CMD_NOT_SUPPORTED)
 
-    def _vendor(self, slot: int, seq: int, icc: int, req, doff: int, dlen: int, resp, ro: int, max_message: int) -> int:
+    def _vendor(self, s, slot: int, seq: int, icc: int, req, doff: int, dlen: int, resp, ro: int, max_message: int,
+                native: bool) -> int:
         answer = ccid.RDR_TO_PC_ESCAPE
         if dlen < 2:
             return self._fail(resp, ro, answer, slot, seq, icc, escape.ERR_BAD_LENGTH)
@@ -322,9 +375,32 @@ class CCIDService:
                 self.link.reset_counters()
             self.requests = 0
             self.card_errors = 0
+            self.events.clear()
+        elif cmd == escape.CMD_READ_EVENT_LOG:
+            if dlen != 2:
+                return self._fail(resp, ro, answer, slot, seq, icc, escape.ERR_BAD_LENGTH)
+            n += self.events.write(resp, p + 2, max_message - _H - 2)
+        elif cmd == escape.CMD_RUN_SCRIPT:
+            return self._run_script(s, slot, seq, icc, req, doff + 2, dlen - 2, resp, ro, max_message, native)
         else:
             return self._fail(resp, ro, answer, slot, seq, icc, escape.ERR_UNKNOWN_COMMAND)
         return self._escape_ok(resp, ro, slot, seq, icc, n)
+
+    def _run_script(self, s, slot: int, seq: int, icc: int, req, off: int, n: int, resp, ro: int,
+                    max_message: int, native: bool) -> int:
+        answer = ccid.RDR_TO_PC_ESCAPE
+        error = script.check_script(req, off, n)
+        if error:
+            return self._fail(resp, ro, answer, slot, seq, icc, error)
+        if not self._apdu_level(slot, native):
+            return self._fail(resp, ro, answer, slot, seq, icc, escape.ERR_BAD_STATE)
+        if icc != ccid.ICC_ACTIVE:
+            return self._fail(resp, ro, answer, slot, seq, icc, ccid.ERR_ICC_MUTE)
+        p = ro + _H
+        length = script.run_script(s, req, off, n, resp, p + 2, ro + max_message)
+        if length < 2:
+            return self._card_fail(resp, ro, answer, slot, seq, -length, ccid.PC_TO_RDR_ESCAPE)
+        return self._escape_ok(resp, ro, slot, seq, s.state(), 2 + length)
 
     def _info(self, buf, p: int) -> int:
         start = p

@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
@@ -35,17 +36,32 @@ from typing import Literal
 
 from cpsdi_fw.iso7816_3 import atr as fw_atr
 from cpsdi_proto import ccid as wire
+from cpsdi_proto import escape as vendor
 
-from cpsdi.escape import ReaderInfo
+from cpsdi.escape import ReaderInfo, vendor_answer_payload, vendor_request
 from cpsdi.exceptions import (
     BadATRError,
     CardAbsentError,
+    NotSupportedError,
     ReaderError,
     ReaderProtocolError,
     ReaderTimeoutError,
+    VendorCommandError,
 )
 from cpsdi.framing import SlotChange
 from cpsdi.link import DEFAULT_RETRIES, DEFAULT_TIMEOUT_S, Answer, LinkClient, check_answer
+from cpsdi.script import (
+    ANSWER_HEADER_SIZE,
+    SCRIPT_HEADER_SIZE,
+    Event,
+    ScriptResult,
+    ScriptStep,
+    StopReason,
+    decode_event_log,
+    decode_script_answer,
+    encode_script,
+    response_room,
+)
 from cpsdi.sw import describe_sw, raise_for_sw
 from cpsdi.trace import TraceRecorder
 from cpsdi.transport import Transport
@@ -325,6 +341,109 @@ class CardConnection:
             response.check(command[:4])
         return response
 
+    def run_script(self, steps: Sequence[ScriptStep], *, timeout_s: float | None = None) -> ScriptResult:
+        """Run command APDUs back to back in the reader (vendor Escape ``CD 20``, cpsdi.script).
+
+        As many steps as one frame carries go in one round trip; when the reader stops with
+        "full" the remaining steps are sent again, so the split is invisible. A step too large
+        for a script frame, or every step on a reader without RUN_SCRIPT, runs as a plain
+        `transmit` with the same stop rules. The trace shows each step as an APDU (PIN data
+        redacted) and the Escape frames redacted whole.
+
+        Args:
+            steps: the script; an empty one returns an empty result.
+            timeout_s: per-wait timeout (restarted by the reader's keep-alives).
+
+        Returns:
+            The responses of the steps run; ``stopped_at``/``reason`` tell which SW stopped it.
+
+        Raises:
+            CardError / CardAbsentError: a card failure at some step (the responses of the
+                steps before it in the same round trip are lost; the card has usually been
+                deactivated).
+            VendorCommandError: the reader refused the script (ERR_SCRIPT_FORMAT…).
+            ReaderProtocolError: a malformed answer, or a TPDU-level slot.
+        """
+        if self.closed:
+            raise ReaderProtocolError("run_script on a disconnected card")
+        slot = self.slot
+        reader = slot.reader
+        link = reader.link
+        if not slot.apdu_level:
+            raise ReaderProtocolError(f"slot {slot.index} is at TPDU level (Escape 1F 02 refused): no APDU exchange")
+        todo = list(steps)
+        responses: list[Response] = []
+        scripts = True
+        plain_next = False
+        i = 0
+        while i < len(todo):
+            chunk = self._script_chunk(todo, i, link.max_data) if scripts and not plain_next else []
+            plain_next = False
+            if not chunk:
+                response = self.transmit(todo[i].apdu, timeout_s=timeout_s)
+                responses.append(response)
+                reason = todo[i].stops_at(response.sw)
+                if reason is not None:
+                    return ScriptResult(responses, i, reason)
+                i += 1
+                continue
+            request = vendor_request(vendor.CMD_RUN_SCRIPT, encode_script(chunk))
+            try:
+                answer = check_answer(
+                    link.request(wire.PC_TO_RDR_ESCAPE, slot.index, request, timeout_s=timeout_s),
+                    wire.PC_TO_RDR_ESCAPE,
+                )
+            except NotSupportedError as exc:
+                log.info("reader without RUN_SCRIPT (%s): plain transmits", exc)
+                scripts = False
+                continue
+            except VendorCommandError as exc:
+                if exc.code != vendor.ERR_UNKNOWN_COMMAND:
+                    raise
+                log.info("reader without RUN_SCRIPT (%s): plain transmits", exc)
+                scripts = False
+                continue
+            decoded = decode_script_answer(vendor_answer_payload(vendor.CMD_RUN_SCRIPT, answer.data), len(chunk))
+            for k, raw in enumerate(decoded.responses):
+                response = Response.from_bytes(raw)
+                if reader.trace:
+                    reader.trace.apdu_command(slot.index, chunk[k].apdu)
+                    reader.trace.apdu_response(slot.index, response.data, response.sw)
+                responses.append(response)
+            run = len(decoded.responses)
+            if decoded.reason is StopReason.FULL:
+                plain_next = run == 0  # its response cannot fit a script answer: one plain transmit
+                i += run
+                continue
+            if decoded.reason is StopReason.DONE:
+                i += run
+                continue
+            last = chunk[run - 1]
+            if last.stops_at(responses[-1].sw) is not decoded.reason:
+                raise ReaderProtocolError(f"RUN_SCRIPT stopped at step {i + run - 1} ({decoded.reason.name}) "
+                                          f"against its rule (SW {responses[-1].sw:04X})")
+            return ScriptResult(responses, i + run - 1, decoded.reason)
+        return ScriptResult(responses, None, StopReason.DONE)
+
+    @staticmethod
+    def _script_chunk(steps: list[ScriptStep], start: int, max_data: int) -> list[ScriptStep]:
+        """The steps from ``start`` that one RUN_SCRIPT request carries (empty: ``steps[start]``
+        does not fit a script, by its APDU or by its longest response)."""
+        request_room = max_data - 2 - SCRIPT_HEADER_SIZE
+        answer_room = max_data - 2 - ANSWER_HEADER_SIZE
+        first = steps[start]
+        if 2 + response_room(first.apdu) > answer_room:
+            return []
+        chunk: list[ScriptStep] = []
+        used = 0
+        for step in steps[start : start + vendor.SCRIPT_MAX_STEPS]:
+            size = len(step.encode())
+            if used + size > request_room:
+                break
+            chunk.append(step)
+            used += size
+        return chunk
+
     def disconnect(self, mode: Literal["unpower", "reset"] = "unpower") -> None:
         """End the connection: power the card off, or reset it (IccPowerOn again, card stays powered)."""
         if self.closed:
@@ -487,6 +606,18 @@ class Reader:
         sub = EventSubscription(self, poll_interval_s)
         self._subscriptions.append(sub)
         return sub
+
+    def event_log(self) -> list[Event]:
+        """The reader's event log, oldest first (vendor Escape ``CD 32``; emptied by RESET_COUNTERS).
+
+        Raises:
+            VendorCommandError / NotSupportedError: the reader has no event log.
+            ReaderProtocolError: a malformed answer.
+        """
+        decoded = decode_event_log(self.link.vendor(vendor.CMD_READ_EVENT_LOG))
+        if decoded.lost:
+            log.info("event log: %d older entries lost", decoded.lost)
+        return decoded.events
 
     @property
     def native(self) -> bool:

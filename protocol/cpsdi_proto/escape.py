@@ -68,3 +68,34 @@ ERR_UPDATE_STORAGE = const(0x95)
 ERR_UPDATE_FORMAT = const(0x96)
 ERR_SCRIPT_FORMAT = const(0xA0)
 ERR_SCRIPT_TOO_LONG = const(0xA1)
+
+# RUN_SCRIPT (CD 20), protocol/README.md §3, row 20. Request payload: count u8 (1..SCRIPT_MAX_STEPS),
+# then per step: flags u8, [expected SW u16 BE if SCRIPT_EXPECT_SW], APDU length u16 LE (>= 4),
+# APDU. Answer payload: steps run u8, stop reason u8, then per step run: length u16 LE, response
+# (data + SW1 SW2).
+SCRIPT_MAX_STEPS = const(64)
+SCRIPT_STOP_ON_ERROR = const(0x01)  # stop after this step unless its SW is 9000
+SCRIPT_EXPECT_SW = const(0x02)  # an expected SW follows the flags; stop after this step unless equal
+SCRIPT_FLAGS_MASK = const(0x03)  # other flag bits are RFU: ERR_SCRIPT_FORMAT
+SCRIPT_DONE = const(0x00)  # every step ran
+SCRIPT_SW_ERROR = const(0x01)  # the last step run had SCRIPT_STOP_ON_ERROR and SW != 9000
+SCRIPT_SW_MISMATCH = const(0x02)  # the last step run had SCRIPT_EXPECT_SW and another SW
+SCRIPT_FULL = const(0x03)  # stopped before the next step: its response might not fit the answer
+
+# READ_EVENT_LOG (CD 32), protocol/README.md §3, row 32. Answer payload: count u8, lost u16 LE (entries
+# overwritten or left out since the last RESET_COUNTERS), then count entries, oldest first, of
+# EVENT_SIZE bytes: time ms u32 LE, event u8, slot u8, arg1 u8, arg2 u8.
+EVENT_SIZE = const(8)
+EVENT_LOG_ENTRIES = const(32)
+EVENT_CARD_INSERTED = const(0x01)  # seen by the CCID service at a request (args 0)
+EVENT_CARD_REMOVED = const(0x02)  # idem
+EVENT_POWER_ON = const(0x03)  # arg1 protocol (0/1), arg2 1 = APDU level, 0 = TPDU level
+EVENT_POWER_ON_FAILED = const(0x04)  # arg1 CCID bError
+EVENT_POWER_OFF = const(0x05)  # IccPowerOff
+EVENT_CARD_ERROR = const(0x06)  # arg1 CCID bError, arg2 the request's bMessageType (6F XfrBlock, 6B script)
+EVENT_ESCAPE_ERROR = const(0x07)  # arg1 vendor bError, arg2 the vendor command
+# Reserved, not recorded yet (they happen below the CCID service: slot.py, link.py)
+EVENT_PPS = const(0x08)
+EVENT_T1_RESYNCH = const(0x09)
+EVENT_LINK_NAK = const(0x0A)
+EVENT_LINK_BAD_CHECK = const(0x0B)

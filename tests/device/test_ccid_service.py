@@ -338,7 +338,8 @@ class TestEscape(unittest.TestCase):
         self.assertEqual(t[escape.INFO_BOARD], b"testboard")
         self.assertEqual(t[escape.INFO_SLOTS], b"\x02")
         self.assertEqual(t[escape.INFO_NATIVE_MAX_MESSAGE], (2048).to_bytes(4, "little"))
-        self.assertEqual(t[escape.INFO_FEATURES], (3).to_bytes(4, "little"))
+        features = escape.FEATURE_APDU_LEVEL | escape.FEATURE_TPDU_LEVEL | escape.FEATURE_SCRIPTS
+        self.assertEqual(t[escape.INFO_FEATURES], features.to_bytes(4, "little"))
         self.assertEqual(t[escape.INFO_SERIAL], b"SN42")
 
     def test_native(self):

@@ -163,6 +163,13 @@ def main() -> None:
                                                            seq=6, p=(1, 0, 0))),
         ("vendor unknown command refused", "R>H", header(0x83, seq=7, p=(0x41, 0x84, 0))),
         ("vendor LOOPBACK 300 bytes", "H>R", header(0x6B, b"\xcd\x04" + bytes(range(256)) + bytes(range(44)), seq=8)),
+        ("vendor RUN_SCRIPT request 2 steps", "H>R", header(0x6B, bytes.fromhex(
+            "cd20 02" "01 0500 00a4040000" "02 9000 0500 0084000008"), seq=10)),
+        ("vendor RUN_SCRIPT answer 2 steps done", "R>H", header(0x83, bytes.fromhex(
+            "cd20 02 00" "0200 9000" "0a00 0102030405060708 9000"), seq=10, p=(0, 0, 0))),
+        ("vendor READ_EVENT_LOG request", "H>R", header(0x6B, bytes.fromhex("cd32"), seq=11)),
+        ("vendor READ_EVENT_LOG answer 1 entry", "R>H", header(0x83, bytes.fromhex(
+            "cd32 01 0000" "10270000 03 00 01 01"), seq=11, p=(0, 0, 0))),
     ]
     for name, direction, msg in synth:
         framing = "native" if len(msg) > 271 else "compat"
