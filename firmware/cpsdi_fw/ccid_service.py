@@ -38,7 +38,8 @@ Escapes (ccid-serial.md §5.7; protocol/README.md §3 for ``CD``):
   success, no data. ``1F 02`` / ``1F 01``: APDU / TPDU level for this slot.
 * ``6A`` and any other: "not supported" (bStatus 0x40 | icc, bError 00).
 * ``CD 01`` GET_INFO: TLVs 01 protocol version, 02 firmware version, 03 board, 04 slot
-  count, 05 native max message (u32, 0 without native mode), 06 features (u32), 07 serial.
+  count, 05 native max message (u32, 0 without native mode), 06 features (u32), 07 serial,
+  08 slot capabilities (2 bytes per slot: voltage classes bitmap, protocols bitmap).
 * ``CD 02`` NATIVE: u32 wanted -> u32 min(wanted, own max), 01 (CRC-32); wanted below
   1034 -> ERR_BAD_PARAMETER; no native mode -> ERR_BAD_STATE; not 4 bytes -> ERR_BAD_LENGTH.
   Nothing switches: the reader answers each request in the framing it came in.
@@ -424,6 +425,14 @@ class CCIDService:
         p += 6
         if self.serial:
             p = self._tlv_text(buf, p, escape.INFO_SERIAL, self.serial)
+        # slot capabilities: per slot, the voltage classes its port supplies and the protocols
+        n = len(self.slots)
+        buf[p] = escape.INFO_SLOT_CAPABILITIES
+        buf[p + 1] = 2 * n
+        for i in range(n):
+            buf[p + 2 + 2 * i] = self.slots[i].port.voltage_classes
+            buf[p + 3 + 2 * i] = escape.PROTOCOLS_T0_T1
+        p += 2 + 2 * n
         return p - start
 
     @staticmethod

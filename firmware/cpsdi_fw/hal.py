@@ -37,6 +37,7 @@ class CardPort:
     """One slot's electrical and character interface. Boards subclass it."""
 
     clock_hz = 3571200  # CLK frequency while powered
+    voltage_classes = 0x07  # bitmap of the classes the board can supply: 1 = A, 2 = B, 4 = C
 
     def present(self) -> bool:
         """True if a card is in the slot (debounced presence switch / interface chip)."""

@@ -25,6 +25,14 @@ class ReaderInfo:
     native_max_message: int
     features: int
     serial: str = ""
+    slot_capabilities: tuple[tuple[int, int], ...] = ()  # per slot: (voltage classes, protocols) bitmaps
+
+    def voltage_classes(self, slot: int) -> str:
+        """The classes slot ``slot`` can supply, as letters ("ABC"); "" if not reported."""
+        if slot >= len(self.slot_capabilities):
+            return ""
+        bits = self.slot_capabilities[slot][0]
+        return "".join(c for i, c in enumerate("ABC") if bits >> i & 1)
 
     def has(self, feature: int) -> bool:
         """True if the reader announces ``feature`` (a ``cpsdi_proto.escape.FEATURE_*`` bit)."""
@@ -69,6 +77,9 @@ def parse_info(payload: bytes) -> ReaderInfo:
         native_max_message=integer(wire.INFO_NATIVE_MAX_MESSAGE),
         features=integer(wire.INFO_FEATURES),
         serial=text(wire.INFO_SERIAL),
+        slot_capabilities=tuple(
+            (caps[i], caps[i + 1]) for caps in [tlv.get(wire.INFO_SLOT_CAPABILITIES, b"")] for i in range(0, len(caps) - 1, 2)
+        ),
     )
 
 
@@ -84,4 +95,6 @@ def build_info(info: ReaderInfo) -> bytes:
     ]
     if info.serial:
         items.append((wire.INFO_SERIAL, info.serial.encode("ascii")))
+    if info.slot_capabilities:
+        items.append((wire.INFO_SLOT_CAPABILITIES, bytes(b for pair in info.slot_capabilities for b in pair)))
     return bytes(InfoTLVs.build([{"tag": t, "length": len(v), "value": v} for t, v in items]))

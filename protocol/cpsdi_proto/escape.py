@@ -42,6 +42,12 @@ INFO_SLOTS = const(0x04)  # u8 slot count
 INFO_NATIVE_MAX_MESSAGE = const(0x05)  # u32 LE, 0 = no native mode
 INFO_FEATURES = const(0x06)  # u32 LE, FEATURE_* bits
 INFO_SERIAL = const(0x07)  # ASCII
+INFO_SLOT_CAPABILITIES = const(0x08)  # 2 bytes per slot: CLASSES_* bitmap, PROTOCOLS_* bitmap
+
+CLASSES_A = const(0x01)  # 5 V
+CLASSES_B = const(0x02)  # 3 V
+CLASSES_C = const(0x04)  # 1.8 V
+PROTOCOLS_T0_T1 = const(0x03)  # bit 0 T=0, bit 1 T=1
 
 FEATURE_APDU_LEVEL = const(0x0001)  # XfrBlock carries APDUs (the firmware runs T=0/T=1)
 FEATURE_TPDU_LEVEL = const(0x0002)

@@ -25,6 +25,7 @@ class FakeDecision:
 
 
 class FakePort:
+    voltage_classes = 0x06  # B and C only
     clock_hz = 4000000
 
 
@@ -341,6 +342,7 @@ class TestEscape(unittest.TestCase):
         features = escape.FEATURE_APDU_LEVEL | escape.FEATURE_TPDU_LEVEL | escape.FEATURE_SCRIPTS
         self.assertEqual(t[escape.INFO_FEATURES], features.to_bytes(4, "little"))
         self.assertEqual(t[escape.INFO_SERIAL], b"SN42")
+        self.assertEqual(t[escape.INFO_SLOT_CAPABILITIES], h("06 03 06 03"))
 
     def test_native(self):
         _, service = make()

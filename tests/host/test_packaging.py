@@ -51,3 +51,9 @@ def test_sim_url_compat_mode() -> None:
 def test_sim_url_bad_parameters(url: str, message: str) -> None:
     with pytest.raises((TransportError, ValueError), match=message):
         Reader.open(url)
+
+
+def test_get_info_reports_slot_capabilities() -> None:
+    with Reader.open("sim://?card=t0&card=none") as reader:
+        assert reader.info.slot_capabilities == ((0x07, 0x03), (0x07, 0x03))
+        assert reader.info.voltage_classes(0) == "ABC" and reader.info.voltage_classes(5) == ""

@@ -141,3 +141,9 @@ def test_native_frames_without_binascii_crc32(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(native, "_crc32", None)
     assert encode_frame(bytes.fromhex(rec["message"]), native=True).hex() == rec["frame"]
     assert list(FrameReader().feed(bytes.fromhex(rec["frame"]))) == [Frame(bytes.fromhex(rec["message"]), True)]
+
+
+def test_reader_info_slot_capabilities_round_trip() -> None:
+    info = ReaderInfo(1, "0.1.0", "board", 2, 1034, 0x07, "", ((0x06, 0x03), (0x01, 0x01)))
+    assert parse_info(build_info(info)) == info
+    assert info.voltage_classes(0) == "BC" and info.voltage_classes(1) == "A"

@@ -104,6 +104,11 @@ class SimCardPort(CardPort):
         return self.clock.now
 
     @property
+    def voltage_classes(self) -> int:  # type: ignore[override]
+        """Bitmap of the classes this board supplies (1 = A, 2 = B, 4 = C), as GET_INFO reports."""
+        return sum(1 << (c - 1) for c in self.classes)
+
+    @property
     def powered(self) -> bool:
         """True between activate() and deactivate() (or removal)."""
         return self._powered
