@@ -74,8 +74,8 @@ from cpsdi_fw.iso7816_3 import pps, timing
 _H = const(10)  # CCID header size
 _FW_MAX = const(49)  # libccid's 50-byte buffer, NUL-terminated
 
-CTR_REQUESTS = const(0x10)
-CTR_CARD_ERRORS = const(0x11)
+CTR_REQUESTS = escape.COUNTER_REQUESTS
+CTR_CARD_ERRORS = escape.COUNTER_CARD_ERRORS
 
 
 def _put_u32(buf, off: int, v: int) -> None:

@@ -43,7 +43,7 @@ served), ``naks``, ``bad_checks``, ``garbage``, ``oversize``, ``retransmits``, `
 ``keepalives``, ``timeouts`` (partial frames dropped).
 """
 
-from cpsdi_proto import ccid
+from cpsdi_proto import ccid, escape
 from cpsdi_proto.compat import const
 from cpsdi_proto.decoder import EV_BAD_CHECK, EV_FRAME, EV_NONE, FrameDecoder
 from cpsdi_proto.gempc import (
@@ -69,15 +69,15 @@ _READS_PER_POLL = const(16)  # bounded work per poll: 1 KiB of host bytes
 _EVENTS_PER_CHUNK = const(_CHUNK + 1)
 
 # Tags of the GET_COUNTERS TLVs (u32 LE each); the CCID service appends its own
-CTR_FRAMES = const(0x01)
-CTR_NAKS = const(0x02)
-CTR_BAD_CHECKS = const(0x03)
-CTR_GARBAGE = const(0x04)
-CTR_OVERSIZE = const(0x05)
-CTR_RETRANSMITS = const(0x06)
-CTR_ERRORS = const(0x07)
-CTR_KEEPALIVES = const(0x08)
-CTR_TIMEOUTS = const(0x09)
+CTR_FRAMES = escape.COUNTER_FRAMES
+CTR_NAKS = escape.COUNTER_NAKS
+CTR_BAD_CHECKS = escape.COUNTER_BAD_CHECKS
+CTR_GARBAGE = escape.COUNTER_GARBAGE
+CTR_OVERSIZE = escape.COUNTER_OVERSIZE
+CTR_RETRANSMITS = escape.COUNTER_RETRANSMITS
+CTR_ERRORS = escape.COUNTER_ERRORS
+CTR_KEEPALIVES = escape.COUNTER_KEEPALIVES
+CTR_TIMEOUTS = escape.COUNTER_TIMEOUTS
 COUNTERS_SIZE = const(54)  # 9 TLVs of 6 bytes
 
 

@@ -532,6 +532,15 @@ class EventSubscription:
             self.reader.link.poll_events(min(deadline, self._next_poll) - now)
 
 
+_COUNTER_NAMES = {
+    vendor.COUNTER_FRAMES: "frames", vendor.COUNTER_NAKS: "naks_sent", vendor.COUNTER_BAD_CHECKS: "bad_checks",
+    vendor.COUNTER_GARBAGE: "garbage_bytes", vendor.COUNTER_OVERSIZE: "oversize_headers",
+    vendor.COUNTER_RETRANSMITS: "retransmissions", vendor.COUNTER_ERRORS: "internal_errors",
+    vendor.COUNTER_KEEPALIVES: "keepalives", vendor.COUNTER_TIMEOUTS: "timeouts",
+    vendor.COUNTER_REQUESTS: "requests", vendor.COUNTER_CARD_ERRORS: "card_errors",
+}
+
+
 class Reader:
     """A cpsdi reader (or any GemPC Twin serial reader in compat mode) on one port."""
 
@@ -618,6 +627,29 @@ class Reader:
         if decoded.lost:
             log.info("event log: %d older entries lost", decoded.lost)
         return decoded.events
+
+    def counters(self) -> dict[str, int]:
+        """The reader's diagnostic counters by name (vendor Escape ``CD 30``, protocol/README.md §3).
+
+        Names: frames, naks_sent, bad_checks, garbage_bytes, oversize_headers, retransmissions
+        answered from the cache, internal_errors, keepalives, timeouts (link), requests,
+        card_errors (CCID service); unknown tags appear as ``tag_XX``.
+        """
+        payload = self.link.vendor(vendor.CMD_GET_COUNTERS)
+        out: dict[str, int] = {}
+        i = 0
+        while i + 2 <= len(payload):
+            tag, length = payload[i], payload[i + 1]
+            value = payload[i + 2 : i + 2 + length]
+            if len(value) != length:
+                raise ReaderProtocolError("GET_COUNTERS answer ends inside a TLV")
+            out[_COUNTER_NAMES.get(tag, f"tag_{tag:02X}")] = int.from_bytes(value, "little")
+            i += 2 + length
+        return out
+
+    def reset_counters(self) -> None:
+        """Zero the counters and empty the event log (vendor Escape ``CD 31``)."""
+        self.link.vendor(vendor.CMD_RESET_COUNTERS)
 
     @property
     def native(self) -> bool:

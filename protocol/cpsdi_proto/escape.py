@@ -56,6 +56,19 @@ FEATURE_UPDATE = const(0x0008)
 FEATURE_PIN_PAD = const(0x0010)
 FEATURE_SIM = const(0x0020)
 
+# GET_COUNTERS answer: TLVs (tag, 04, u32 LE)
+COUNTER_FRAMES = const(0x01)  # frames received with a good check
+COUNTER_NAKS = const(0x02)  # NAKs sent
+COUNTER_BAD_CHECKS = const(0x03)
+COUNTER_GARBAGE = const(0x04)  # bytes skipped between frames
+COUNTER_OVERSIZE = const(0x05)
+COUNTER_RETRANSMITS = const(0x06)  # retransmissions answered from the cache (exactly once)
+COUNTER_ERRORS = const(0x07)  # internal failures caught (answered HW_ERROR)
+COUNTER_KEEPALIVES = const(0x08)
+COUNTER_TIMEOUTS = const(0x09)  # partial frames dropped after the inter-byte timeout
+COUNTER_REQUESTS = const(0x10)  # CCID requests handled
+COUNTER_CARD_ERRORS = const(0x11)  # card operations failed
+
 # NATIVE answer: integrity check of native frames
 CHECK_CRC32 = const(0x01)
 

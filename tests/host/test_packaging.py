@@ -57,3 +57,16 @@ def test_get_info_reports_slot_capabilities() -> None:
     with Reader.open("sim://?card=t0&card=none") as reader:
         assert reader.info.slot_capabilities == ((0x07, 0x03), (0x07, 0x03))
         assert reader.info.voltage_classes(0) == "ABC" and reader.info.voltage_classes(5) == ""
+
+
+def test_counters_and_reset() -> None:
+    with Reader.open("sim://?card=t0") as reader:
+        with reader.slots[0].connect() as card:
+            card.transmit(bytes.fromhex("00 84 00 00 08"))
+            bad = card.transmit(bytes.fromhex("00 77 00 00"))  # unknown INS: a status word, not a card error
+            assert bad.sw == 0x6D00
+        counters = reader.counters()
+        assert counters["frames"] >= 5 and counters["requests"] == counters["frames"]
+        assert counters["naks_sent"] == 0 and counters["internal_errors"] == 0
+        reader.reset_counters()
+        assert reader.counters()["frames"] == 1  # the GET_COUNTERS request itself
