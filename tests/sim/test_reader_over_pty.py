@@ -87,3 +87,16 @@ def test_insert_and_remove_events(sim: tuple[str, Path]) -> None:
             assert (event.slot, event.present) == (1, True)
         with reader.slots[1].connect() as card:
             assert card.transmit(bytes.fromhex("00 32 00 00 04")).data == b"\x00\x00\x00\x01"  # a fresh card
+
+
+def test_apdu_script_in_one_round_trip(sim: tuple[str, Path]) -> None:
+    from cpsdi.script import ScriptStep
+
+    path, _ = sim
+    with Reader.open(path) as reader, reader.slots[1].connect() as card:
+        steps = [ScriptStep(bytes([0x00, 0xB0, 0x00, 8 * i, 8])) for i in range(10)]
+        frames_before = reader.counters()["frames"]
+        result = card.run_script(steps)
+        assert reader.counters()["frames"] - frames_before == 2  # the script and this GET_COUNTERS
+        assert [r.data for r in result.responses] == [read_binary_bytes(8 * i, 8) for i in range(10)]
+        assert all(r.sw == 0x9000 for r in result.responses)
