@@ -438,7 +438,14 @@ class Slot:
     def _exchange_pps(self) -> int:
         if self.gate.before_pps():
             return pps.ccid_error(pps.NOT_ALLOWED)
-        n = self.proposal.build(self._pps)
+        error = self._pps_round_trip(self.proposal.build(self._pps))
+        if error:
+            return error
+        pps.apply_pps(self.decision, self.checker)
+        return 0
+
+    def _pps_round_trip(self, n: int) -> int:
+        """Send the PPS request in ``_pps[:n]`` and check the card's answer (P1-P7); 0 or a bError."""
         checker = self.checker
         checker.start(self._pps, n)
         self.port.wait_etu(timing.GUARD_TIME_DEFAULT_ETU + 4)  # ≥ 16 etu turnaround after the ATR
@@ -456,7 +463,6 @@ class Slot:
             status = checker.feed_byte(self._byte[0])
         if status != atr.DONE:
             return pps.ccid_error(checker.error)
-        pps.apply_pps(self.decision, checker)
         return 0
 
     def _receive_byte(self, timeout_etu: int) -> bool:
@@ -512,25 +518,12 @@ class Slot:
             return pps.build_pps(resp, protocol, -1)
         self.gate.before_pps()
         checker = self.checker
-        checker.start(req, n)
         for i in range(n):
             self._pps[i] = req[i]
-        self.port.wait_etu(timing.GUARD_TIME_DEFAULT_ETU + 4)
-        if self.port.send(self._pps, 0, n) != hal.OK:
+        error = self._pps_round_trip(n)
+        if error:
             self._deactivate()
-            return -self._fail(ccid.ERR_ICC_MUTE if not self.port.present() else ccid.ERR_XFR_PARITY_ERROR)
-        status = atr.NEED_MORE
-        while status == atr.NEED_MORE:
-            if not self._receive_byte(timing.INITIAL_WT_ETU):
-                status = checker.timeout()
-                break
-            if self._flag[0]:
-                status = checker.parity_error()
-                break
-            status = checker.feed_byte(self._byte[0])
-        if status != atr.DONE:
-            self._deactivate()
-            return -self._fail(pps.ccid_error(checker.error))
+            return -self._fail(error)
         pps.apply_pps(d, checker)
         self.gate.after_exchange()
         self._character(d.f, d.d, self.parser.inverse, d.guard_time_etu, T0_RETRIES if d.protocol == 0 else 0)
