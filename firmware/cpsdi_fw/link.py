@@ -118,12 +118,7 @@ class LinkServer:
         self._last_rx_ms = now
         self._last_tx_ms = now
         self.busy = False  # a request is being executed (keep-alives allowed)
-        self.frames = 0
-        self.naks = 0
-        self.retransmits = 0
-        self.errors = 0
-        self.keepalives = 0
-        self.timeouts = 0
+        self.reset_counters()
         service.link = self
 
     # -- counters -------------------------------------------------------------------
