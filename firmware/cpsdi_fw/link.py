@@ -204,10 +204,17 @@ class LinkServer:
                 elif kind == EV_BAD_CHECK:
                     self._write(NAK_FRAME, 0, 3)
                     self.naks += 1
+                    self._log(escape.EVENT_LINK_BAD_CHECK)
                 elif kind == EV_NONE:
                     break
             self._last_rx_ms = port.ticks_ms()  # time spent serving does not count as silence
         return served
+
+    def _log(self, event: int) -> None:
+        # link events in the service's event log (slot FF: the link, not a card)
+        log = getattr(self.service, "event", None)
+        if log is not None:
+            log(event, 0xFF, self.naks & 0xFF, 0)
 
     def _write(self, buf, start: int, end: int) -> None:
         self.port.write(buf, start, end)

@@ -35,8 +35,8 @@ class Reader:
                  firmware_version: str = FIRMWARE_VERSION) -> None:
         self.host_port = host_port
         self.slots = []
-        for port in card_ports:
-            self.slots.append(Slot(port, idle=self._idle))
+        for i in range(len(card_ports)):
+            self.slots.append(Slot(card_ports[i], idle=self._idle, on_event=self._slot_logger(i)))
         if features < 0:
             self.service = CCIDService(self.slots, firmware_version=firmware_version, board=board, serial=serial)
         else:
@@ -48,6 +48,11 @@ class Reader:
         self._last_presence_ms = host_port.ticks_ms()
         self._scan_presence()
         self._changed = 0
+
+    def _slot_logger(self, index: int):
+        def log(event: int, arg1: int, arg2: int) -> None:
+            self.service.event(event, index, arg1, arg2)
+        return log
 
     def _idle(self) -> None:
         self.link.keepalive()

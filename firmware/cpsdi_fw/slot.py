@@ -27,7 +27,7 @@ Long waits are cut in slices of about SLICE_MS, calling ``idle()`` between them,
 the link server can send keep-alives while a card thinks.
 """
 
-from cpsdi_proto import ccid
+from cpsdi_proto import ccid, escape
 from cpsdi_proto.compat import const
 
 from cpsdi_fw import hal
@@ -54,8 +54,9 @@ _RX_CHUNK = const(64)
 class Slot:
     """Activation and character-layer state of one slot (see module docstring)."""
 
-    def __init__(self, port: hal.CardPort, max_baud: int = MAX_BAUD, idle=None) -> None:
+    def __init__(self, port: hal.CardPort, max_baud: int = MAX_BAUD, idle=None, on_event=None) -> None:
         self.port = port
+        self.on_event = on_event  # on_event(event, arg1, arg2): the reader's event log, or None
         self.max_baud = max_baud
         self.idle = idle  # called between wait slices (keep-alive), or None
         self.parser = atr.ATRParser()
@@ -205,14 +206,19 @@ class Slot:
         rc = eng.start_apdu(apdu, n, resp, resp_max)
         if rc:
             return -self._refused(t1.ccid_error(rc))
+        resynchs = eng.resynch_count
         if self._drive_t1(eng) != t1.DONE:
             error = t1.ccid_error(eng.error)
             self._t1_resynch = eng.error == t1.ABORTED
+            if eng.resynch_count != resynchs or eng.dead:
+                self._log(escape.EVENT_T1_RESYNCH, eng.resynch_count & 0xFF, 1 if eng.dead else 0)
             if eng.dead or not self.port.present():
                 self._deactivate()
                 if not self.port.present():
                     error = ccid.ERR_ICC_MUTE
             return -self._fail(error)
+        if eng.resynch_count != resynchs:
+            self._log(escape.EVENT_T1_RESYNCH, eng.resynch_count & 0xFF, 0)
         return eng.resp_length
 
     def transmit_apdu(self, apdu, n: int, resp, resp_max: int) -> int:
@@ -439,10 +445,24 @@ class Slot:
         if self.gate.before_pps():
             return pps.ccid_error(pps.NOT_ALLOWED)
         error = self._pps_round_trip(self.proposal.build(self._pps))
+        self._log_pps(error)
         if error:
             return error
         pps.apply_pps(self.decision, self.checker)
         return 0
+
+    def _log(self, event: int, arg1: int = 0, arg2: int = 0) -> None:
+        if self.on_event is not None:
+            self.on_event(event, arg1, arg2)
+
+    def _log_pps(self, error: int) -> None:
+        # EVENT_PPS: arg1 = the F/D now in force (TA1 coding, 11 = Fd/Dd kept) or 0 on failure,
+        # arg2 = the protocol selected, or the bError of a failed PPS
+        c = self.checker
+        if error:
+            self._log(escape.EVENT_PPS, 0, error)
+        else:
+            self._log(escape.EVENT_PPS, c.fidi, c.protocol)
 
     def _pps_round_trip(self, n: int) -> int:
         """Send the PPS request in ``_pps[:n]`` and check the card's answer (P1-P7); 0 or a bError."""
@@ -521,6 +541,7 @@ class Slot:
         for i in range(n):
             self._pps[i] = req[i]
         error = self._pps_round_trip(n)
+        self._log_pps(error)
         if error:
             self._deactivate()
             return -self._fail(error)

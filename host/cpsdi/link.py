@@ -245,6 +245,9 @@ class LinkClient:
     def open(self) -> ReaderInfo:
         """GET_INFO, then native mode when both sides want it (module docstring); return the info."""
         with self._lock:
+            # Bytes left on the line by an earlier session (a late answer, keep-alives) must not
+            # be taken for the answer to GET_INFO (ccid-serial.md pitfall 1).
+            self._drain()
             try:
                 payload = self.vendor(vendor.CMD_GET_INFO, framing_native=False)
             except ReaderProtocolError as exc:  # "not supported", vendor error, or a foreign answer

@@ -240,6 +240,7 @@ def test_event_log_after_insert_remove_and_power_failures() -> None:
         events = reader.event_log()
     got = [(e.time_ms, e.code, e.slot, e.arg1, e.arg2) for e in events]
     assert got == [
+        (100, EventCode.PPS, 0, 0x18, 0),  # the reader's PPS: TA1 18 accepted, T=0
         (100, EventCode.POWER_ON, 0, 0, 1),  # T=0, APDU level (native)
         (100, EventCode.POWER_OFF, 0, 0, 0),
         (200, EventCode.CARD_REMOVED, 0, 0, 0),
@@ -248,4 +249,4 @@ def test_event_log_after_insert_remove_and_power_failures() -> None:
         (300, EventCode.POWER_ON_FAILED, 1, wire.ERR_BAD_ATR_TS, 0),
         (300, EventCode.ESCAPE_ERROR, 1, vendor.ERR_SCRIPT_FORMAT, vendor.CMD_RUN_SCRIPT),
     ]
-    assert events[0].name == "POWER_ON"
+    assert events[1].name == "POWER_ON"

@@ -125,3 +125,26 @@ def test_removal_at_every_card_byte_gives_a_clean_error_and_state() -> None:
         line.request(build_message(ccid.PC_TO_RDR_ESCAPE, 0, 6, b"\x1f\x02"))
         ok = parse_message(line.request(build_message(ccid.PC_TO_RDR_XFR_BLOCK, 0, 7, bytes.fromhex("00 B0 00 00 02"))))
         assert ok.abData == bytes([0, 7, 0x90, 0]), n
+
+
+def test_event_log_records_pps_t1_resynch_and_link_errors() -> None:
+    from cpsdi_proto import escape
+
+    from cpsdi.script import decode_event_log
+
+    # block 1 answers the IFSD negotiation; the card then stays silent three times (BWT
+    # expiries, rule 7.1 R-blocks) and the reader resynchronises (T1-23)
+    line = Line(card="t1", faults="drop block 2 once\ndrop block 3 once\ndrop block 4 once")
+    line.request(build_message(ccid.PC_TO_RDR_ESCAPE, 0, 1, b"\x1f\x02"))  # APDU level: the reader does PPS/IFS
+    on = parse_message(line.request(build_message(ccid.PC_TO_RDR_ICC_POWER_ON, 0, 2, bPowerSelect=0)))
+    assert not on.params.bStatus & ccid.COMMAND_FAILED
+    x = parse_message(line.request(build_message(ccid.PC_TO_RDR_XFR_BLOCK, 0, 3, bytes.fromhex("00 B0 00 00 02"))))
+    assert x.abData == bytes([0, 7, 0x90, 0])
+    bad = bytearray(encode_frame(build_message(ccid.PC_TO_RDR_GET_SLOT_STATUS, 0, 4)))
+    bad[-1] ^= 0xFF  # wrong LRC: the reader NAKs
+    assert line.feed(bytes(bad)) == b"\x03\x15\x16"
+    answer = parse_message(line.request(build_message(ccid.PC_TO_RDR_ESCAPE, 0, 5, b"\xcd\x32")))
+    events = {int(e.code): e for e in decode_event_log(answer.abData[2:]).events}
+    assert (events[escape.EVENT_PPS].arg1, events[escape.EVENT_PPS].arg2) == (0x18, 1)  # TA1 18, T=1
+    assert events[escape.EVENT_T1_RESYNCH].arg1 == 1 and events[escape.EVENT_T1_RESYNCH].arg2 == 0
+    assert events[escape.EVENT_LINK_BAD_CHECK].slot == 0xFF
