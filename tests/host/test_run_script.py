@@ -1,86 +1,29 @@
 """APDU scripts (``CardConnection.run_script``, vendor Escape CD 20) and the event log
 (``Reader.event_log``, CD 32) against the real reader firmware running in process on the
-simulated board (the FirmwarePort pattern of test_reader_api_firmware.py), with the t0/t1
-test applet cards of cpsdi_boards.sim.cards.
-
-Skipped while the firmware main loop or the simulator's cards are not importable.
+simulated board (tests/host/_firmware_port.py), with the t0/t1 test applet cards of
+cpsdi_boards.sim.cards.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-fw_main = pytest.importorskip("cpsdi_fw.main")
-sim_cards = pytest.importorskip("cpsdi_boards.sim.cards")
-sim_host_port = pytest.importorskip("cpsdi_boards.sim.host_port")
+from _firmware_port import FirmwarePort
+from cpsdi_boards.sim import cards as sim_cards
+from cpsdi_boards.sim.test_applet import read_binary_bytes
+from cpsdi_proto import ccid as wire
+from cpsdi_proto import escape as vendor
 
-from cpsdi_boards.sim import SimCardPort  # noqa: E402
-from cpsdi_boards.sim.test_applet import read_binary_bytes  # noqa: E402
-from cpsdi_proto import ccid as wire  # noqa: E402
-from cpsdi_proto import escape as vendor  # noqa: E402
-
-from cpsdi.exceptions import BadATRError, CardAbsentError, VendorCommandError  # noqa: E402
-from cpsdi.reader import Reader, Response  # noqa: E402
-from cpsdi.script import EventCode, ScriptStep, StopReason  # noqa: E402
-from cpsdi.trace import read_trace  # noqa: E402
-from cpsdi.transport import Transport  # noqa: E402
-
-
-class FirmwarePort:
-    """pyserial-like: a write runs the firmware main loop until it has served what it got.
-
-    Keeps the test applets (``applets[slot]``) and counts the request frames (``writes``).
-    """
-
-    def __init__(self, cards: list[str], **options: Any) -> None:
-        ports = []
-        self.applets: list[Any] = []
-        for name in cards:
-            made = sim_cards.make_card(name)
-            ports.append(SimCardPort(made[0] if made else None))
-            self.applets.append(made[1] if made else None)
-        self.hp = sim_host_port.MemoryHostPort()
-        self.firmware = fw_main.Reader(self.hp, ports, board="sim", **options)
-        self.out = bytearray()
-        self.timeout: float | None = 0.01
-        self.writes = 0
-
-    @property
-    def in_waiting(self) -> int:
-        return len(self.out)
-
-    def card_port(self, slot: int) -> Any:
-        return self.firmware.slots[slot].port
-
-    def write(self, data: bytes) -> int:
-        self.writes += 1
-        self.hp.host_write(bytes(data))
-        for _ in range(1000):
-            self.firmware.step()
-            self.out += self.hp.host_read()
-            if not self.hp.to_reader:
-                break
-        return len(data)
-
-    def read(self, size: int = 1) -> bytes:
-        if not self.out:
-            time.sleep(self.timeout or 0)
-            return b""
-        chunk = bytes(self.out[:size])
-        del self.out[:size]
-        return chunk
-
-    def reset_input_buffer(self) -> None:
-        self.out.clear()
-
-    def close(self) -> None:
-        pass
+from cpsdi.exceptions import BadATRError, CardAbsentError, VendorCommandError
+from cpsdi.reader import Reader, Response
+from cpsdi.script import EventCode, ScriptStep, StopReason
+from cpsdi.trace import read_trace
+from cpsdi.transport import Transport
 
 
 def open_reader(port: FirmwarePort, native: bool = True, **kw: Any) -> Reader:
