@@ -29,7 +29,9 @@ takes as success, §5.4) and the request's structure echoed. GetParameters answe
 structure in force; ResetParameters changes nothing (the card keeps its negotiated
 F/D: only a new reset could change it) and answers the same. SetDataRateAndClockFrequency
 answers the current clock (kHz) and bit rate, nothing can be changed. Abort answers
-SlotStatus (nothing runs concurrently: libccid never sends it, §5.7).
+SlotStatus: an Abort sent while a card exchange runs has already stopped it (``link.py``
+finds it between wait slices, ``slot.py`` deactivates the card and the exchange answers
+bError CMD_ABORTED); libccid never sends one (§5.7).
 
 Escapes (ccid-serial.md §5.7; protocol/README.md §3 for ``CD``):
 
@@ -43,6 +45,10 @@ Escapes (ccid-serial.md §5.7; protocol/README.md §3 for ``CD``):
 * ``CD 02`` NATIVE: u32 wanted -> u32 min(wanted, own max), 01 (CRC-32); wanted below
   1034 -> ERR_BAD_PARAMETER; no native mode -> ERR_BAD_STATE; not 4 bytes -> ERR_BAD_LENGTH.
   Nothing switches: the reader answers each request in the framing it came in.
+* ``CD 03`` LINK_SETTINGS: u32 baud, u8 stop bits -> the same 5 bytes, and the link switches
+  once the answer is out (``LinkServer.line_after_answer``: kept only if a good frame arrives
+  at the new settings within ``LINE_CONFIRM_MS``); a rate or stop-bit count the board's host
+  port cannot do (``HostPort.line_supported``) -> ERR_BAD_PARAMETER; not 5 bytes -> ERR_BAD_LENGTH.
 * ``CD 04`` LOOPBACK: the payload back (ERR_BAD_LENGTH if the answer would not fit).
 * ``CD 20`` RUN_SCRIPT (``script.py``, README §3, row 20) on the slot named by bSlot: a malformed
   payload -> ERR_SCRIPT_FORMAT / ERR_SCRIPT_TOO_LONG (checked before anything reaches the
@@ -52,7 +58,7 @@ Escapes (ccid-serial.md §5.7; protocol/README.md §3 for ``CD``):
   then 10 requests handled, 11 card operations failed (``CTR_*`` here). ``CD 31`` RESET_COUNTERS:
   all to 0 and the event log emptied, answer ``CD 31``.
 * ``CD 32`` READ_EVENT_LOG (``eventlog.py``, README §3, row 32): count, lost, entries oldest first.
-* Every other ``CD`` command (LINK_SETTINGS, UPDATE_*, SIM_CONTROL): not implemented yet ->
+* Every other ``CD`` command (UPDATE_*, SIM_CONTROL): not implemented yet ->
   ERR_UNKNOWN_COMMAND (0x84).
 
 Event log (``self.events``): at each request the presence of every slot is compared with the
@@ -356,6 +362,18 @@ class CCIDService:
             _put_u32(resp, p + 2, wanted if wanted < own else own)
             resp[p + 6] = escape.CHECK_CRC32
             n = 7
+        elif cmd == escape.CMD_LINK_SETTINGS:
+            if dlen != 7:
+                return self._fail(resp, ro, answer, slot, seq, icc, escape.ERR_BAD_LENGTH)
+            baud = req[doff + 2] | (req[doff + 3] << 8) | (req[doff + 4] << 16) | (req[doff + 5] << 24)
+            stop_bits = req[doff + 6]
+            link = self.link
+            if link is None or not link.port.line_supported(baud, stop_bits):
+                return self._fail(resp, ro, answer, slot, seq, icc, escape.ERR_BAD_PARAMETER)
+            for i in range(2, 7):
+                resp[p + i] = req[doff + i]
+            n = 7
+            link.line_after_answer(baud, stop_bits)
         elif cmd == escape.CMD_LOOPBACK:
             n = dlen
             if _H + n > max_message:

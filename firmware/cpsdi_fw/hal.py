@@ -124,6 +124,20 @@ class HostPort:
         """Idle for up to ``ms`` milliseconds or until host bytes arrive (low-power wait)."""
         raise NotImplementedError
 
+    # Line settings (vendor Escape LINK_SETTINGS). ``baud`` / ``stop_bits`` are the settings in
+    # force (0 / 0 on a channel without a baud rate, e.g. USB CDC, where nothing can change).
+    baud = 0
+    stop_bits = 0
+
+    def line_supported(self, baud: int, stop_bits: int) -> bool:
+        """True if ``set_line(baud, stop_bits)`` would work on this board."""
+        return False
+
+    def set_line(self, baud: int, stop_bits: int) -> None:
+        """Switch to ``baud`` 8N``stop_bits`` once every byte written so far has left the
+        transmitter (a UART ``flush()`` first). Only called after ``line_supported``."""
+        raise NotImplementedError
+
 
 def ticks_diff(a: int, b: int) -> int:
     """``a - b`` for wrapping millisecond counters (as ``time.ticks_diff``; 2**30 period)."""

@@ -31,10 +31,21 @@ this module only drives it:
   input (counted too).
 * ``keepalive()`` is the slots' idle hook during long card operations: one ``0x80`` when
   ``KEEPALIVE_MS`` (500 ms, libccid restarts its read timeout on each, §1.2) passed since
-  the last byte sent to the host. It does **not** read the host side: the request being
-  executed still sits in the decoder's buffer, and libccid never sends anything (not even
-  an Abort, §5.7) before the answer; a late command after a host timeout is found by the
-  next ``poll()``.
+  the last byte sent to the host. It also **watches for an Abort** (CCID §6.1.13; over a
+  serial line there is no control pipe, so the bulk PC_to_RDR_Abort alone asks for it):
+  host bytes that arrive while a request runs are moved into a bounded stash
+  (``_STASH_SIZE``; beyond it they wait in the port) and scanned by a small second decoder;
+  a good Abort frame for the busy slot makes ``keepalive()`` return True, and the slot
+  stops the exchange (``slot.py``: the card is deactivated, the command answers bError
+  CMD_ABORTED). The stash is served by the next ``poll()`` in arrival order, after what was
+  left of the chunk being served, so nothing the host sent is lost and the Abort itself is
+  answered (SlotStatus) after the aborted command. libccid never sends anything before
+  the answer (§5.7); the cpsdi host library sends an Abort on request or on Ctrl-C.
+* Line settings (vendor Escape LINK_SETTINGS, ``ccid_service``): ``line_after_answer`` keeps
+  the new baud rate / stop bits until the answer has been sent at the old ones, then switches
+  the HostPort. The switch is on probation: unless a good frame arrives at the new settings
+  within ``LINE_CONFIRM_MS`` (the host confirms at once, e.g. with GET_INFO) the old ones come
+  back (``line_reverts``), so a host that missed the answer is never locked out.
 * ``notify(bitmap)``: unsolicited ``50 bmSlotICCState``. Sent when ``notify_compat`` is
   True (off by default: libccid only logs it, §1.3) or once the host spoke native framing.
 
@@ -63,10 +74,12 @@ ECHO_HEADER = const(1)  # header-only echo (dwLength 0): every echo type, smalle
 ECHO_FULL = const(2)  # the whole command frame, as a real GemPC Twin
 
 INTER_BYTE_MS = const(100)
+LINE_CONFIRM_MS = const(2000)
 KEEPALIVE_MS = const(500)
 _CHUNK = const(64)
 _READS_PER_POLL = const(16)  # bounded work per poll: 1 KiB of host bytes
 _EVENTS_PER_CHUNK = const(_CHUNK + 1)
+_STASH_SIZE = const(128)  # host bytes kept aside while a request runs (an Abort is 13-16)
 
 # Tags of the GET_COUNTERS TLVs (u32 LE each); the CCID service appends its own
 CTR_FRAMES = escape.COUNTER_FRAMES
@@ -118,6 +131,20 @@ class LinkServer:
         self._last_rx_ms = now
         self._last_tx_ms = now
         self.busy = False  # a request is being executed (keep-alives allowed)
+        self.busy_slot = 0  # bSlot of that request
+        self.abort_requested = False  # an Abort for busy_slot arrived while it ran
+        self.aborts = 0  # Aborts seen during a request
+        self._stash = bytearray(_STASH_SIZE)
+        self._stash_len = 0
+        self._stash_seen = 0  # stash bytes already scanned by the side decoder
+        self._chunk_sniffed = False
+        self._side = FrameDecoder(False, ccid.HEADER_SIZE)  # finds an Abort among the stash bytes
+        self._line_next_baud = 0  # LINK_SETTINGS to apply after the answer (0: none)
+        self._line_next_stop = 0
+        self._line_old_baud = 0  # settings to go back to while on probation (0: not on probation)
+        self._line_old_stop = 0
+        self._line_since_ms = 0
+        self.line_reverts = 0
         self.reset_counters()
         service.link = self
 
@@ -181,9 +208,11 @@ class LinkServer:
         port = self.port
         dec = self.dec
         served = 0
+        if self._line_old_baud and ticks_diff(port.ticks_ms(), self._line_since_ms) > LINE_CONFIRM_MS:
+            self._line_revert()  # nothing good came at the new line settings
         for _ in range(_READS_PER_POLL):
             if self._pending == 0:
-                n = port.read_into(self._rx, 0, _CHUNK)
+                n = self._unstash() if self._stash_len else port.read_into(self._rx, 0, _CHUNK)
                 if n <= 0:
                     if dec.in_frame and ticks_diff(port.ticks_ms(), self._last_rx_ms) > INTER_BYTE_MS:
                         dec.reset()
@@ -199,6 +228,7 @@ class LinkServer:
                 self._pos = i
                 kind = dec.kind
                 if kind == EV_FRAME:
+                    self._line_old_baud = 0  # a good frame: the line settings are confirmed
                     self._serve()
                     served += 1
                 elif kind == EV_BAD_CHECK:
@@ -209,6 +239,75 @@ class LinkServer:
                     break
             self._last_rx_ms = port.ticks_ms()  # time spent serving does not count as silence
         return served
+
+    def line_after_answer(self, baud: int, stop_bits: int) -> None:
+        """Switch the host port to ``baud`` / ``stop_bits`` once the current answer is sent."""
+        self._line_next_baud = baud
+        self._line_next_stop = stop_bits
+
+    def _line_switch(self) -> None:
+        port = self.port
+        baud = self._line_next_baud
+        self._line_next_baud = 0
+        if baud == port.baud and self._line_next_stop == port.stop_bits:
+            return
+        if not self._line_old_baud:  # keep the last confirmed settings to go back to
+            self._line_old_baud = port.baud
+            self._line_old_stop = port.stop_bits
+        port.set_line(baud, self._line_next_stop)
+        self._line_since_ms = port.ticks_ms()
+        self.dec.reset()
+
+    def _line_revert(self) -> None:
+        baud = self._line_old_baud
+        self._line_old_baud = 0
+        self.line_reverts += 1
+        self.port.set_line(baud, self._line_old_stop)
+        self.dec.reset()
+
+    def _unstash(self) -> int:
+        """Move the oldest stash bytes (at most a chunk) into ``_rx``; return their count."""
+        stash = self._stash
+        n = self._stash_len if self._stash_len < _CHUNK else _CHUNK
+        rx = self._rx
+        for k in range(n):
+            rx[k] = stash[k]
+        rest = self._stash_len - n
+        for k in range(rest):
+            stash[k] = stash[n + k]
+        self._stash_len = rest
+        self._stash_seen = self._stash_seen - n if self._stash_seen > n else 0
+        return n
+
+    def _sniff(self) -> None:
+        """Stash what the host sent while a request runs; note an Abort for the busy slot."""
+        room = _STASH_SIZE - self._stash_len
+        if room > 0:
+            n = self.port.read_into(self._stash, self._stash_len, room)
+            if n > 0:
+                self._stash_len += n
+        if self._pending and not self._chunk_sniffed:
+            # the rest of the chunk holding the running request (host bytes sent with it)
+            self._chunk_sniffed = True
+            self._side_scan(self._rx, self._pos, self._pos + self._pending)
+        self._stash_seen = self._side_scan(self._stash, self._stash_seen, self._stash_len)
+
+    def _side_scan(self, buf, i: int, end: int) -> int:
+        """Feed ``buf[i:end]`` to the side decoder, noting an Abort for the busy slot."""
+        side = self._side
+        for _ in range(_STASH_SIZE + 1):
+            if i >= end:
+                break
+            i = side.feed(buf, i, end)
+            if side.kind == EV_FRAME:
+                b = side.buf
+                if b[MESSAGE_OFFSET + ccid.OFF_TYPE] == ccid.PC_TO_RDR_ABORT \
+                        and b[MESSAGE_OFFSET + ccid.OFF_SLOT] == self.busy_slot and not self.abort_requested:
+                    self.abort_requested = True
+                    self.aborts += 1
+            elif side.kind == EV_NONE:
+                break
+        return i
 
     def _log(self, event: int) -> None:
         # link events in the service's event log (slot FF: the link, not a card)
@@ -267,6 +366,11 @@ class LinkServer:
 
     def _dispatch(self, buf, off: int, n: int, out, native: bool, max_message: int) -> int:
         self.busy = True
+        self.busy_slot = buf[off + ccid.OFF_SLOT]
+        self.abort_requested = False
+        self._side.reset()
+        self._chunk_sniffed = False
+        self._stash_seen = self._stash_len  # bytes stashed before this request are not for it
         try:
             length = self.service.handle(buf, off, n, out, MESSAGE_OFFSET, native, max_message)
             if length < ccid.HEADER_SIZE or length > max_message:
@@ -275,6 +379,7 @@ class LinkServer:
             self.errors += 1
             length = self._hw_error(buf, off, out)
         self.busy = False
+        self.abort_requested = False
         return length
 
     def _hw_error(self, buf, off: int, out) -> int:
@@ -293,16 +398,22 @@ class LinkServer:
         else:
             end = seal_compat(out, length)
         self._write(out, 0, end)
+        if self._line_next_baud:
+            self._line_switch()
 
     # -- hooks ----------------------------------------------------------------------
-    def keepalive(self) -> None:
-        """Idle hook of the slots: one 0x80 if KEEPALIVE_MS passed since the last byte sent."""
+    def keepalive(self) -> bool:
+        """Idle hook of the slots: one 0x80 if KEEPALIVE_MS passed since the last byte sent;
+        True if the host asked to abort the running request (module docstring)."""
         try:
-            if self.busy and ticks_diff(self.port.ticks_ms(), self._last_tx_ms) >= KEEPALIVE_MS:
-                self._write(self._ka, 0, 1)
-                self.keepalives += 1
+            if self.busy:
+                self._sniff()
+                if ticks_diff(self.port.ticks_ms(), self._last_tx_ms) >= KEEPALIVE_MS:
+                    self._write(self._ka, 0, 1)
+                    self.keepalives += 1
         except Exception:
             self.errors += 1
+        return self.busy and self.abort_requested
 
     def notify(self, bitmap: int) -> bool:
         """Send ``50 bitmap`` (CCID §6.3.1) between frames if enabled; True if sent."""

@@ -54,8 +54,8 @@ class Reader:
             self.service.event(event, index, arg1, arg2)
         return log
 
-    def _idle(self) -> None:
-        self.link.keepalive()
+    def _idle(self) -> bool:
+        return self.link.keepalive()
 
     def _scan_presence(self) -> None:
         present = 0

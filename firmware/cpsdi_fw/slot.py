@@ -24,7 +24,12 @@ Drives a ``hal.CardPort`` with the sans-IO engines of ``iso7816_3``. Policies:
   E2, E3); the slot then reports "present, inactive" or "absent".
 
 Long waits are cut in slices of about SLICE_MS, calling ``idle()`` between them, so
-the link server can send keep-alives while a card thinks.
+the link server can send keep-alives while a card thinks. ``idle()`` returning True
+means the host sent an Abort (CCID §6.1.13, ``link.py``): during a card exchange (not
+during activation, which is bounded by the ATR timings) the slot stops waiting at once,
+deactivates the card — its state is unknown: it may still be computing, or half-way
+through a T=1 chain — and the exchange fails with bError CMD_ABORTED; the host powers
+the card on again.
 """
 
 from cpsdi_proto import ccid, escape
@@ -82,6 +87,8 @@ class Slot:
         self.powered = False
         self.voltage_class = 0
         self.error = 0  # CCID bError of the last failure, 0 if none
+        self.abortable = False  # a card exchange runs: the idle hook may abort it
+        self.aborted = False  # the running exchange was aborted by the host
         self.warm_resets = 0
         self._etu_clocks = timing.FD  # clock cycles per etu at the F/D in force
 
@@ -103,6 +110,7 @@ class Slot:
     # -- activation --------------------------------------------------------------
     def power_on(self, power_select: int = ccid.POWER_AUTO) -> int:
         """Activate (or reset, if active) the card; return 0 or a CCID bError (``self.error``)."""
+        self._begin(False)
         if self.powered:
             return self.warm_reset()
         self.error = 0
@@ -138,6 +146,7 @@ class Slot:
 
     def warm_reset(self) -> int:
         """Warm reset of the active card (§6.2.3, A26); return 0 or a CCID bError."""
+        self._begin(False)
         if not self.powered:
             return self.power_on()
         self.error = 0
@@ -161,6 +170,7 @@ class Slot:
         bError on failure (``self.error`` too). A protocol failure deactivates the card.
         """
         eng = self.t0_apdu
+        self._begin(True)
         if not self.powered:
             return -self._fail(ccid.ERR_ICC_MUTE)
         rc = eng.start(apdu, n, resp, resp_max)
@@ -173,6 +183,7 @@ class Slot:
     def transmit_tpdu_t0(self, tpdu, n: int, resp) -> int:
         """Run one T=0 TPDU as given (CCID TPDU level); response length or negative bError."""
         eng = self.t0_tpdu
+        self._begin(True)
         if not self.powered:
             return -self._fail(ccid.ERR_ICC_MUTE)
         rc = eng.start_tpdu(tpdu, n, resp, 0)
@@ -194,12 +205,15 @@ class Slot:
         bError. A lost session (resynch exhausted) deactivates the card (T1-24).
         """
         eng = self.t1
+        self._begin(True)
         if not self.powered:
             return -self._fail(ccid.ERR_ICC_MUTE)
         if self._t1_resynch:
             # After a card abortion ISO leaves the sequence state open ("[verify]" in the
             # reference): resynchronise first, so both sides start from N(S) = N(R) = 0.
             if eng.start_resynch() or self._drive_t1(eng) != t1.DONE:
+                if self.aborted:
+                    return -self._abort_failed()
                 self._deactivate()
                 return -self._fail(ccid.ERR_ICC_MUTE if not self.port.present() else t1.ccid_error(eng.error))
             self._t1_resynch = False
@@ -208,6 +222,8 @@ class Slot:
             return -self._refused(t1.ccid_error(rc))
         resynchs = eng.resynch_count
         if self._drive_t1(eng) != t1.DONE:
+            if self.aborted:
+                return -self._abort_failed()
             error = t1.ccid_error(eng.error)
             self._t1_resynch = eng.error == t1.ABORTED
             if eng.resynch_count != resynchs or eng.dead:
@@ -234,7 +250,7 @@ class Slot:
         flags = self._block_flags
         action = eng.action()
         while action == t1.SEND or action == t1.RECEIVE:
-            if not port.present():
+            if not port.present() or self.aborted:
                 return t1.ERROR
             if action == t1.SEND:
                 action = self._send_for(eng, eng.bgt_etu)  # T1-36: BGT before each reader block
@@ -282,6 +298,8 @@ class Slot:
         return eng.on_send_error()
 
     def _engine_failed(self, code: int) -> int:
+        if self.aborted:
+            return self._abort_failed()
         error = t0.ccid_error(code)
         if not self.port.present():
             error = ccid.ERR_ICC_MUTE
@@ -297,7 +315,7 @@ class Slot:
         flags = self._rx_flags
         action = eng.action()
         while action == t0.SEND or action == t0.RECEIVE:
-            if not port.present():
+            if not port.present() or self.aborted:
                 return t0.ERROR
             if action == t0.SEND:
                 action = self._send_for(eng, t0.TURNAROUND_ETU)  # T0-30: ≥ 16 etu after the card
@@ -322,19 +340,32 @@ class Slot:
         """Up to ``count`` characters at ``buf[start:]``, the first within ``first_etu`` (waited
         in slices calling ``idle``), the next ones within ``char_etu`` of each other."""
         port = self.port
+        if self.aborted:
+            return 0
         slice_etu = port.clock_hz // 1000 * SLICE_MS // self._etu_clocks + 1
         waited = slice_etu if slice_etu < first_etu else first_etu
         while True:
             got = port.receive(buf, start, count, waited, char_etu, flags)
             if got or waited >= first_etu or not port.present():
                 return got
-            if self.idle is not None:
-                self.idle()
+            if self.idle is not None and self.idle() and self.abortable:
+                self.aborted = True
+                return 0
             waited += slice_etu
             if waited > first_etu:
                 waited = first_etu
 
     # -- internals -------------------------------------------------------------------
+    def _begin(self, abortable: bool) -> None:
+        """A new card operation: an exchange (abortable) or an activation / PPS (not)."""
+        self.abortable = abortable
+        self.aborted = False
+
+    def _abort_failed(self) -> int:
+        """The host aborted the exchange: the card's state is unknown, deactivate it."""
+        self._deactivate()
+        return self._fail(ccid.ERR_CMD_ABORTED)
+
     def _fail(self, error: int) -> int:
         self.error = error
         return error
@@ -521,6 +552,7 @@ class Slot:
         ``FF 0T PCK`` (no PPS1: "stay at the current speed", accepted by libccid, pitfall 8).
         Another protocol -> ICC_PROTOCOL_NOT_SUPPORTED. A failed PPS deactivates (ISO §9.3).
         """
+        self._begin(False)
         if not self.powered:
             return -self._fail(ccid.ERR_ICC_MUTE)
         if n > pps.MAX_PPS_LEN or pps.check_request(req, n) != pps.NO_ERROR:
@@ -588,6 +620,7 @@ class Slot:
         XFR_PARITY_ERROR (the host sends an R-block), removal -> ICC_MUTE and deactivation."""
         eng = self.t1
         port = self.port
+        self._begin(True)
         if not self.powered:
             return -self._fail(ccid.ERR_ICC_MUTE)
         port.wait_etu(eng.bgt_etu)
@@ -604,6 +637,8 @@ class Slot:
         if wait > t1.WAIT_ETU_MAX:
             wait = t1.WAIT_ETU_MAX
         got = self._receive_into(resp, 0, 3, wait, eng.cwt_etu, flags)
+        if self.aborted:
+            return -self._abort_failed()
         if not port.present():
             self._deactivate()
             return -self._fail(ccid.ERR_ICC_MUTE)
@@ -616,6 +651,8 @@ class Slot:
             self._drain(resp, got if got < resp_max else resp_max, eng.cwt_etu, flags)
             return -self._fail(ccid.ERR_XFR_PARITY_ERROR)
         got += self._receive_into(resp, 3, total - 3, eng.cwt_etu, eng.cwt_etu, flags)
+        if self.aborted:
+            return -self._abort_failed()
         if not port.present():
             self._deactivate()
             return -self._fail(ccid.ERR_ICC_MUTE)

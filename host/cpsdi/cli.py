@@ -121,6 +121,10 @@ def _reader_options(func: Any) -> Any:
         help="Write a PIN-redacted JSON-lines trace of frames and APDUs to FILE.",
     )(func)
     func = click.option("--no-native", is_flag=True, help="Stay in compat framing (as libccid).")(func)
+    func = click.option(
+        "--link-baud", type=int, default=None, metavar="BAUD",
+        help="Move the link to this rate after opening (cpsdi readers; back to the opening rate at exit).",
+    )(func)
     func = click.option("--timeout", "timeout_s", default=3.0, show_default=True, help="Seconds per wait (keep-alives restart it).")(func)
     func = click.option(
         "--port", "url", envvar="CPSDI_PORT", required=True,
@@ -136,11 +140,11 @@ def _hex(data: bytes) -> str:
 @main.command()
 @_reader_options
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def info(url: str, timeout_s: float, no_native: bool, trace: Path | None, as_json: bool) -> None:
+def info(url: str, timeout_s: float, no_native: bool, link_baud: int | None, trace: Path | None, as_json: bool) -> None:
     """What the reader reports (GET_INFO) and the link mode negotiated."""
     from cpsdi.reader import Reader
 
-    with _clean_errors(), Reader.open(url, native=not no_native, trace=trace, timeout_s=timeout_s) as reader:
+    with _clean_errors(), Reader.open(url, native=not no_native, trace=trace, timeout_s=timeout_s, link_baud=link_baud) as reader:
         i = reader.info
         report = {
             "port": url,
@@ -170,11 +174,11 @@ def info(url: str, timeout_s: float, no_native: bool, trace: Path | None, as_jso
 @_reader_options
 @click.option("--slot", "slot_index", default=0, show_default=True, help="Slot number.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def atr(url: str, timeout_s: float, no_native: bool, trace: Path | None, slot_index: int, as_json: bool) -> None:
+def atr(url: str, timeout_s: float, no_native: bool, link_baud: int | None, trace: Path | None, slot_index: int, as_json: bool) -> None:
     """Power the card on and show its ATR (the card is powered off afterwards)."""
     from cpsdi.reader import Reader
 
-    with _clean_errors(), Reader.open(url, native=not no_native, trace=trace, timeout_s=timeout_s) as reader:
+    with _clean_errors(), Reader.open(url, native=not no_native, trace=trace, timeout_s=timeout_s, link_baud=link_baud) as reader:
         slot = _slot(reader.slots, slot_index)
         with slot.connect() as card:
             a = card.atr
@@ -223,7 +227,7 @@ def _parse_apdu(text: str) -> bytes:
 @click.option("--check", is_flag=True, help="Stop with an error at the first error status word.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def apdu(
-    url: str, timeout_s: float, no_native: bool, trace: Path | None, apdus: tuple[str, ...], slot_index: int,
+    url: str, timeout_s: float, no_native: bool, link_baud: int | None, trace: Path | None, apdus: tuple[str, ...], slot_index: int,
     check: bool, as_json: bool,
 ) -> None:
     """Power the card on and send each APDU (hex; one argument per APDU)."""
@@ -232,7 +236,7 @@ def apdu(
 
     commands = [_parse_apdu(a) for a in apdus]
     results: list[dict[str, Any]] = []
-    with _clean_errors(), Reader.open(url, native=not no_native, trace=trace, timeout_s=timeout_s) as reader:
+    with _clean_errors(), Reader.open(url, native=not no_native, trace=trace, timeout_s=timeout_s, link_baud=link_baud) as reader:
         slot = _slot(reader.slots, slot_index)
         with slot.connect() as card:
             for command in commands:

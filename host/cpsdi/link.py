@@ -22,6 +22,14 @@ the previous attempt can be taken for the new answer. The reader answers a retra
 cache without executing the command again. When every attempt failed: `ReaderTimeoutError` if the
 last failure was a timeout, `FramingError` otherwise.
 
+**Abort.** `LinkClient.abort()` (from any thread) or Ctrl-C (KeyboardInterrupt) while a request
+waits for its answer sends a PC_to_RDR_Abort for that slot (CCID §6.1.13; over a serial line the
+bulk message alone asks for it, protocol/README.md §2). The reader stops the card exchange,
+deactivates the card and answers the request with bError CMD_ABORTED (`CommandAbortedError`),
+then answers the Abort (SlotStatus), which is read and checked before the request returns. A
+request that completed before the Abort reached the reader returns its normal answer. After a
+Ctrl-C both answers are awaited for at most ``ABORT_WAIT_S`` and the KeyboardInterrupt goes on.
+
 **Negotiation** (`LinkClient.open`): GET_INFO (vendor Escape ``CD 01``) in compat framing; a
 reader that does not know it (a stock GemPC Twin answers "not supported") gets a placeholder
 `ReaderInfo`. If the reader offers native mode (``native_max_message > 0``) and the client wants
@@ -63,12 +71,14 @@ from cpsdi.exceptions import (
     ParityError,
     ProcedureByteConflictError,
     ProtocolNotSupportedError,
+    ReaderError,
     ReaderProtocolError,
     ReaderTimeoutError,
     SlotBusyError,
     VendorCommandError,
 )
 from cpsdi.framing import BadFrame, Frame, FrameReader, KeepAlive, Nak, Oversize, SlotChange, encode_frame
+from cpsdi.framing import Event as LinkEvent
 from cpsdi.trace import TraceRecorder, redact_bad_frame, redact_frame
 from cpsdi.transport import Transport
 
@@ -80,6 +90,12 @@ DEFAULT_RETRIES = 3
 """Retransmissions after the first transmission (NAK, bad check or timeout)."""
 DEFAULT_MAX_WAIT_S = 300.0
 """Cap on one attempt even while keep-alives keep coming (house-style §7, CCID #155)."""
+ABORT_POLL_S = 0.05
+"""How often a waiting request looks at `LinkClient.abort` between bytes."""
+ABORT_WAIT_S = 3.0
+"""After Ctrl-C: longest wait for the aborted answer and the Abort's answer."""
+LINE_CONFIRM_TIMEOUT_S = 0.3
+"""Per-transmission wait for the GET_INFO that confirms new line settings (the reader's probation is 2 s)."""
 DRAIN_QUIET_S = 0.05
 DRAIN_MAX_S = 0.5
 SLOT_CHANGE_QUEUE = 256
@@ -207,6 +223,9 @@ class LinkClient:
         self._last_seq: dict[int, int] = {}
         self._reader = FrameReader()
         self._lock = threading.RLock()
+        self._abort = threading.Event()
+        self._keep_rest = False  # an Abort is in flight: frames after an answer are its answer
+        self._backlog: list[LinkEvent] = []  # events read after an outcome, for the next wait
         self._listeners: list[SlotChangeListener] = []
         self.slot_changes: deque[SlotChange] = deque(maxlen=SLOT_CHANGE_QUEUE)
         """Card-movement notifications received so far (oldest first, bounded)."""
@@ -287,15 +306,65 @@ class LinkClient:
         if self.trace:
             self.trace.note(f"native framing negotiated, max message {granted}")
 
-    def vendor(self, command: int, payload: bytes = b"", *, slot: int = 0, framing_native: bool | None = None) -> bytes:
+    def vendor(
+        self,
+        command: int,
+        payload: bytes = b"",
+        *,
+        slot: int = 0,
+        framing_native: bool | None = None,
+        timeout_s: float | None = None,
+    ) -> bytes:
         """Send a cpsdi vendor Escape ``CD <command> <payload>``; return the answer payload."""
         answer = self.request(
-            wire.PC_TO_RDR_ESCAPE, slot, vendor_request(command, payload), framing_native=framing_native
+            wire.PC_TO_RDR_ESCAPE, slot, vendor_request(command, payload), framing_native=framing_native,
+            timeout_s=timeout_s,
         )
         check_answer(answer, wire.PC_TO_RDR_ESCAPE)
         return vendor_answer_payload(command, answer.data)
 
+    def set_line(self, baudrate: int, stop_bits: int = 2) -> None:
+        """Move the link to ``baudrate`` 8N``stop_bits`` (vendor LINK_SETTINGS ``CD 03``).
+
+        The reader answers at the old settings, then switches; this end switches after the
+        answer and confirms with GET_INFO at the new settings (the reader keeps them only if
+        a good frame comes within 2 s, protocol/README.md §3). If the reader does not answer
+        there, this end goes back to the old settings, checks the reader is there too, and
+        raises `ReaderProtocolError`.
+
+        Raises:
+            VendorCommandError: the reader refused (code 82: a rate or stop bits it cannot do).
+            ReaderProtocolError: the reader was lost at the new settings (the link is back).
+        """
+        if stop_bits not in (1, 2):
+            raise ValueError("stop_bits is 1 or 2")
+        if not 0 < baudrate < 1 << 32:
+            raise ValueError("baudrate out of range")
+        with self._lock:
+            old = self.transport.line
+            payload = baudrate.to_bytes(4, "little") + bytes([stop_bits])
+            answer = self.vendor(vendor.CMD_LINK_SETTINGS, payload)
+            if answer != payload:
+                raise ReaderProtocolError(f"LINK_SETTINGS answered {answer.hex()} for {payload.hex()}")
+            self.transport.set_line(baudrate, stop_bits)
+            try:
+                self.vendor(vendor.CMD_GET_INFO, timeout_s=LINE_CONFIRM_TIMEOUT_S)
+            except ReaderError as exc:
+                log.warning("no answer at %d bd 8N%d (%s): back to %d bd 8N%d", baudrate, stop_bits, exc, *old)
+                self.transport.set_line(*old)
+                self.vendor(vendor.CMD_GET_INFO)  # the reader went back after its 2 s probation
+                raise ReaderProtocolError(
+                    f"the reader did not answer at {baudrate} bd 8N{stop_bits}; the link is back at {old[0]} bd"
+                ) from exc
+            log.info("link at %d bd 8N%d", baudrate, stop_bits)
+            if self.trace:
+                self.trace.note(f"link at {baudrate} bd 8N{stop_bits}")
+
     # --- requests ---
+
+    def abort(self) -> None:
+        """Abort the request in progress (thread-safe; nothing happens when none is)."""
+        self._abort.set()
 
     def _next_seq(self, slot: int) -> int:
         seq = self._seq
@@ -339,6 +408,8 @@ class LinkClient:
             raise ValueError(f"{message_name(message_type)} of {len(data)} data bytes exceeds the link limit {limit - wire.HEADER_SIZE}")
         wait_s = self.timeout_s if timeout_s is None else timeout_s
         with self._lock:
+            self._abort.clear()
+            abortable = message_type != wire.PC_TO_RDR_ABORT
             seq = self._next_seq(slot)
             message = build_message(message_type, slot, seq, bytes(data), **params)
             frame = encode_frame(message, native=native)
@@ -355,7 +426,7 @@ class LinkClient:
                         self.trace.link(f"retransmission {attempt} (after {failure.kind if failure else '?'})")
                 self._send(frame, native, message_type, slot, seq)
                 try:
-                    return self._await(native, expected, slot, seq, wait_s)
+                    return self._await_abortable(native, expected, slot, seq, wait_s, abortable)
                 except _Failure as exc:
                     failure = exc
             assert failure is not None
@@ -395,29 +466,84 @@ class LinkClient:
         for listener in list(self._listeners):
             listener(event)
 
-    def _await(self, native: bool, expected: int, slot: int, seq: int, wait_s: float) -> Answer:
+    def _await_abortable(
+        self, native: bool, expected: int, slot: int, seq: int, wait_s: float, abortable: bool
+    ) -> Answer:
+        """`_await`, sending an Abort on `abort()` or Ctrl-C and collecting its answer too."""
+        abort_seq: int | None = None
+
+        def check_abort() -> None:
+            nonlocal abort_seq
+            if abortable and abort_seq is None and self._abort.is_set():
+                abort_seq = self._send_abort(native, slot)
+
+        self._backlog.clear()
+        self._keep_rest = False
+        try:
+            answer = self._await(native, expected, slot, seq, wait_s, check_abort)
+        except KeyboardInterrupt:
+            if abortable:
+                if abort_seq is None:
+                    abort_seq = self._send_abort(native, slot)
+                try:
+                    self._await(native, expected, slot, seq, ABORT_WAIT_S)
+                    self._await(native, wire.RDR_TO_PC_SLOT_STATUS, slot, abort_seq, ABORT_WAIT_S)
+                except (_Failure, ReaderTimeoutError) as exc:
+                    log.warning("interrupted: the reader did not confirm the Abort (%s)", exc)
+            raise
+        if abort_seq is not None:
+            try:
+                self._await(native, wire.RDR_TO_PC_SLOT_STATUS, slot, abort_seq, wait_s)
+            except _Failure as exc:
+                log.warning("no answer to the Abort of slot %d (%s); the next request drains it", slot, exc.kind)
+            finally:
+                self._keep_rest = False
+                self._backlog.clear()
+        return answer
+
+    def _send_abort(self, native: bool, slot: int) -> int:
+        self._keep_rest = True
+        seq = self._next_seq(slot)
+        log.info("aborting the request in progress on slot %d (Abort seq %d)", slot, seq)
+        frame = encode_frame(build_message(wire.PC_TO_RDR_ABORT, slot, seq, b""), native=native)
+        self._send(frame, native, wire.PC_TO_RDR_ABORT, slot, seq)
+        return seq
+
+    def _await(
+        self,
+        native: bool,
+        expected: int,
+        slot: int,
+        seq: int,
+        wait_s: float,
+        on_wait: Callable[[], None] | None = None,
+    ) -> Answer:
         start = time.monotonic()
         deadline = start + wait_s
         cap = start + self.max_wait_s
         found: Answer | None = None
         failure: _Failure | None = None
+        backlog, self._backlog = self._backlog, []
         while found is None and failure is None:
-            try:
-                # Transport.read returns data even past the deadline: check it here too, so
-                # a stream of garbage or endless keep-alives cannot hold us past it (or the cap).
-                if time.monotonic() >= min(deadline, cap):
-                    raise ReaderTimeoutError("deadline passed")
-                chunk = self.transport.read(min(deadline, cap))
-            except ReaderTimeoutError:
-                self._reader.reset()
-                if self.trace:
-                    self.trace.link(f"timeout after {time.monotonic() - start:.3f} s")
-                raise _Failure("timeout") from None
-            for event in self._reader.feed(chunk):
+            if backlog:  # events read after the previous outcome (an Abort's answer)
+                events, backlog = backlog, []
+            else:
+                try:
+                    events = list(self._reader.feed(self._read_chunk(deadline, cap, on_wait)))
+                except ReaderTimeoutError:
+                    self._reader.reset()
+                    if self.trace:
+                        self.trace.link(f"timeout after {time.monotonic() - start:.3f} s")
+                    raise _Failure("timeout") from None
+                if not events:
+                    continue
+            for event in events:
                 if found is not None or failure is not None:
-                    # after the outcome: only card movement still matters in this chunk
+                    # after the outcome: card movement, and the answer to an Abort in flight
                     if isinstance(event, SlotChange):
                         self._slot_change(event)
+                    elif self._keep_rest:
+                        self._backlog.append(event)
                     elif isinstance(event, Frame):
                         self.stale_frames += 1
                         log.debug("frame after the answer discarded: %s", redact_frame(self._reseal(event), event.native))
@@ -448,6 +574,24 @@ class LinkClient:
             raise failure
         assert found is not None
         return found
+
+    def _read_chunk(self, deadline: float, cap: float, on_wait: Callable[[], None] | None) -> bytes:
+        """Bytes before ``min(deadline, cap)``; with ``on_wait``, b"" after each poll slice."""
+        # Transport.read returns data even past the deadline: check it here too, so a stream
+        # of garbage or endless keep-alives cannot hold us past it (or the cap).
+        now = time.monotonic()
+        if now >= min(deadline, cap):
+            raise ReaderTimeoutError("deadline passed")
+        if on_wait is None:
+            return self.transport.read(min(deadline, cap))
+        on_wait()
+        end = min(deadline, cap, now + ABORT_POLL_S)
+        try:
+            return self.transport.read(end)
+        except ReaderTimeoutError:
+            if end >= min(deadline, cap):
+                raise
+            return b""  # only the poll slice passed: look at abort() again
 
     @staticmethod
     def _reseal(event: Frame) -> bytes:

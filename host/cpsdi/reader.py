@@ -42,6 +42,7 @@ from cpsdi.escape import ReaderInfo, vendor_answer_payload, vendor_request
 from cpsdi.exceptions import (
     BadATRError,
     CardAbsentError,
+    CommandAbortedError,
     NotSupportedError,
     ReaderError,
     ReaderProtocolError,
@@ -330,10 +331,14 @@ class CardConnection:
             raise ReaderProtocolError(f"slot {slot.index} is at TPDU level (Escape 1F 02 refused): no APDU exchange")
         if reader.trace:
             reader.trace.apdu_command(slot.index, command)
-        answer = check_answer(
-            reader.link.request(wire.PC_TO_RDR_XFR_BLOCK, slot.index, command, timeout_s=timeout_s),
-            wire.PC_TO_RDR_XFR_BLOCK,
-        )
+        try:
+            answer = check_answer(
+                reader.link.request(wire.PC_TO_RDR_XFR_BLOCK, slot.index, command, timeout_s=timeout_s),
+                wire.PC_TO_RDR_XFR_BLOCK,
+            )
+        except CommandAbortedError:
+            self._powered_off()
+            raise
         response = Response.from_bytes(answer.data)
         if reader.trace:
             reader.trace.apdu_response(slot.index, response.data, response.sw)
@@ -393,6 +398,9 @@ class CardConnection:
                     link.request(wire.PC_TO_RDR_ESCAPE, slot.index, request, timeout_s=timeout_s),
                     wire.PC_TO_RDR_ESCAPE,
                 )
+            except CommandAbortedError:
+                self._powered_off()
+                raise
             except NotSupportedError as exc:
                 log.info("reader without RUN_SCRIPT (%s): plain transmits", exc)
                 scripts = False
@@ -443,6 +451,16 @@ class CardConnection:
             chunk.append(step)
             used += size
         return chunk
+
+    def abort(self) -> None:
+        """Abort this card's operation in progress from another thread (`Reader.abort`)."""
+        self.slot.reader.abort()
+
+    def _powered_off(self) -> None:
+        # An aborted exchange leaves the card deactivated by the reader (slot.py): this
+        # connection is over; connect() again.
+        self.closed = True
+        self.slot.connection = None
 
     def disconnect(self, mode: Literal["unpower", "reset"] = "unpower") -> None:
         """End the connection: power the card off, or reset it (IccPowerOn again, card stays powered)."""
@@ -547,6 +565,7 @@ class Reader:
     def __init__(self, link: LinkClient, *, trace: TraceRecorder | None = None) -> None:
         self.link = link
         self.trace = trace
+        self.opening_line = link.transport.line  # restored by close()
         self._subscriptions: list[EventSubscription] = []
         self.info: ReaderInfo = link.info if link.info is not None else link.open()
         self.slots: list[Slot] = [Slot(self, i) for i in range(max(1, self.info.slots))]
@@ -563,6 +582,7 @@ class Reader:
         timeout_s: float = DEFAULT_TIMEOUT_S,
         retries: int = DEFAULT_RETRIES,
         transport: Transport | None = None,
+        link_baud: int | None = None,
     ) -> Reader:
         """Open the reader at pyserial ``url`` and negotiate the link (module docstring).
 
@@ -573,6 +593,8 @@ class Reader:
             timeout_s: per-wait read timeout (restarted by keep-alives).
             retries: retransmissions per request.
             transport: an already open transport (tests, custom ports); ``url`` then only names it.
+            link_baud: after opening, move the link to this rate (`LinkClient.set_line`, 8N2);
+                `close` brings it back to the opening rate.
         """
         transport = transport or Transport.open(url)
         recorder: TraceRecorder | None = None
@@ -580,7 +602,10 @@ class Reader:
             recorder = TraceRecorder(trace, url=url) if trace is not None else None
             link = LinkClient(transport, native=native, timeout_s=timeout_s, retries=retries, trace=recorder)
             link.open()
-            return cls(link, trace=recorder)
+            reader = cls(link, trace=recorder)
+            if link_baud is not None and link_baud != transport.line[0]:
+                link.set_line(link_baud, 2)
+            return reader
         except BaseException:
             transport.close()
             if recorder:
@@ -647,6 +672,11 @@ class Reader:
             i += 2 + length
         return out
 
+    def abort(self) -> None:
+        """Abort the request in progress (thread-safe; `LinkClient.abort`): a card operation
+        ends with `CommandAbortedError` and the card is powered off. Nothing happens when idle."""
+        self.link.abort()
+
     def reset_counters(self) -> None:
         """Zero the counters and empty the event log (vendor Escape ``CD 31``)."""
         self.link.vendor(vendor.CMD_RESET_COUNTERS)
@@ -665,6 +695,11 @@ class Reader:
                     slot.connection.disconnect()
                 except ReaderError as exc:
                     log.warning("power-off of slot %d at close failed: %s", slot.index, exc)
+        if not self.link.transport.closed and self.link.transport.line != self.opening_line:
+            try:  # the next session opens at the usual rate
+                self.link.set_line(*self.opening_line)
+            except ReaderError as exc:
+                log.warning("could not bring the link back to %d bd: %s", self.opening_line[0], exc)
         for sub in list(self._subscriptions):
             sub.close()
         self.link.remove_listener(self._on_slot_change)

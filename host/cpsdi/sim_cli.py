@@ -26,9 +26,12 @@ import click
 @click.option("--no-pty", is_flag=True, help="No pseudo-terminal (TCP only).")
 @click.option("--control", type=click.Path(path_type=Path),
               help="Unix socket for insert/remove/status/quit commands.")
+@click.option("--card-time", type=click.Choice(["real", "virtual"]), default="real", show_default=True,
+              help="real: the card's work takes wall time, as on a reader (keep-alives go out during long "
+                   "operations); virtual: card time is free.")
 @click.option("--duration", type=float, help="Stop after this many seconds.")
 def sim(cards: tuple[str, ...], faults: tuple[str, ...], baud: int, stop_bits: str, echo: str, no_native: bool,
-        link: Path | None, tcp_port: int | None, no_pty: bool, control: Path | None,
+        link: Path | None, tcp_port: int | None, no_pty: bool, control: Path | None, card_time: str,
         duration: float | None) -> None:
     """Run the reader firmware on CPython with virtual cards, on a pty (path printed on the
     first line) and/or TCP. SIGUSR1/SIGUSR2 toggle the card of slot 0/1."""
@@ -56,7 +59,7 @@ def sim(cards: tuple[str, ...], faults: tuple[str, ...], baud: int, stop_bits: s
         raise click.UsageError("--no-pty needs --tcp")
     options = SimOptions(cards=names, faults=scripts, baud=baud, stop_bits=int(stop_bits),
                          native_max_message=0 if no_native else 1034, echo=echo, pty=not no_pty, link=link,
-                         tcp_port=tcp_port, control=control)
+                         tcp_port=tcp_port, control=control, card_time=card_time)
     reader = SimReader(options)
     reader.open()
 
@@ -71,7 +74,7 @@ def sim(cards: tuple[str, ...], faults: tuple[str, ...], baud: int, stop_bits: s
     where = [p for p in (reader.pty_path, str(link) if link else "",
                          f"127.0.0.1:{reader.tcp_port}" if reader.tcp_port is not None else "") if p]
     click.echo(f"cpsdi sim: {len(names)} slot(s) {', '.join(names)} on {' and '.join(where)}, "
-               f"{'unpaced' if not baud else f'{baud} bd 8N{stop_bits}'}; Ctrl-C stops", err=True)
+               f"{'unpaced' if not baud else f'{baud} bd 8N{stop_bits}'}, {card_time} card time; Ctrl-C stops", err=True)
     try:
         reader.serve(max_seconds=duration)
     except KeyboardInterrupt:

@@ -53,6 +53,8 @@ class SerialLike(Protocol):
 
     def reset_input_buffer(self) -> None: ...  # pragma: no cover - protocol
 
+    def flush(self) -> None: ...  # pragma: no cover - protocol
+
     def close(self) -> None: ...  # pragma: no cover - protocol
 
 
@@ -125,6 +127,26 @@ class Transport:
     def _check_open(self) -> None:
         if self._closed:
             raise TransportError(f"{self.url or 'port'} is closed")
+
+    @property
+    def line(self) -> tuple[int, int]:
+        """(baud rate, stop bits) of the port."""
+        port: Any = self._port
+        stop = getattr(port, "stopbits", serial.STOPBITS_TWO)
+        return int(getattr(port, "baudrate", BAUDRATE)), 2 if stop == serial.STOPBITS_TWO else 1
+
+    def set_line(self, baudrate: int, stop_bits: int) -> None:
+        """Switch the port to ``baudrate`` 8N``stop_bits`` once everything written has left."""
+        self._check_open()
+        if stop_bits not in (1, 2):
+            raise ValueError("stop_bits is 1 or 2")
+        port: Any = self._port
+        try:
+            port.flush()
+            port.baudrate = baudrate
+            port.stopbits = serial.STOPBITS_TWO if stop_bits == 2 else serial.STOPBITS_ONE
+        except (serial.SerialException, OSError, ValueError, AttributeError) as exc:
+            raise TransportError(f"cannot set {self.url or 'port'} to {baudrate} bd 8N{stop_bits}: {exc}") from exc
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Write all of ``data`` or raise TransportError."""

@@ -37,6 +37,7 @@ class FakeHostPort:
         self.tx_len = 0
         self.now_ms = 1000
         self.chunk = 64
+        self.line_log = []  # (bytes written before the switch, baud, stop bits)
 
     def feed(self, data):
         if self.rx_pos == self.rx_len:
@@ -73,6 +74,18 @@ class FakeHostPort:
     def wait_ms(self, ms):
         self.now_ms += ms
 
+    baud = 115200
+    stop_bits = 2
+    rates = (9600, 115200, 921600)
+
+    def line_supported(self, baud, stop_bits):
+        return baud in self.rates and stop_bits in (1, 2)
+
+    def set_line(self, baud, stop_bits):
+        self.baud = baud
+        self.stop_bits = stop_bits
+        self.line_log.append((self.tx_len, baud, stop_bits))
+
 
 class FakeDecision:
     def __init__(self):
@@ -98,6 +111,8 @@ class FakeSlot:
         self.executed = 0
         self.work_ms = 0  # per idle call
         self.idle_calls = 0
+        self.feed_at = {}  # idle call number -> host bytes arriving then
+        self.aborted = False
         self._atr = bytearray(h("3B 02 14 50"))
 
     def state(self):
@@ -121,15 +136,22 @@ class FakeSlot:
         self.powered = False
 
     def _work(self):
-        for _ in range(self.idle_calls):
+        self.aborted = False
+        for k in range(self.idle_calls):
             if self.host is not None:
                 self.host.now_ms += self.work_ms
-            if self.idle is not None:
-                self.idle()
+                if k in self.feed_at:
+                    self.host.feed(self.feed_at[k])
+            if self.idle is not None and self.idle():
+                self.aborted = True  # as slot.py: stop, deactivate, CMD_ABORTED
+                self.powered = False
+                return
 
     def transmit_tpdu(self, tpdu, n, resp, resp_max, bwi=0):
         self.executed += 1
         self._work()
+        if self.aborted:
+            return -ccid.ERR_CMD_ABORTED
         resp[0] = 0x90
         resp[1] = 0x00
         return 2
@@ -443,6 +465,40 @@ class TestKeepAlive(unittest.TestCase):
         server.poll()
         self.assertEqual([k for k, _ in events(host.take())], ["frame", "frame"])
 
+    def test_abort_during_a_long_card_operation(self):
+        host, fakes, _, server = make(ECHO_HEADER)
+        slot = fakes[0]
+        slot.powered = True
+        slot.work_ms = 200
+        slot.idle_calls = 10
+        abort = compat(header(ccid.PC_TO_RDR_ABORT, 0, 0, 2))
+        slot.feed_at = {3: abort[:5], 4: abort[5:]}  # split across two reads, after 0.8 s
+        host.feed(compat(xfr(1, h("00 B0 00 00 10"))))
+        self.assertEqual(server.poll(), 2)
+        ev = events(host.take())
+        self.assertEqual([k for k, _ in ev], ["frame", "byte", "frame", "frame", "frame"])
+        self.assertEqual(ev[2][1], h("80 00 00 00 00 00 01 41 FF 00"))  # aborted, card inactive
+        self.assertEqual(ev[3][1], h("72 00 00 00 00 00 02 00 00 00"))  # the Abort's echo
+        self.assertEqual(ev[4][1], h("81 00 00 00 00 00 02 01 00 00"))  # its SlotStatus
+        self.assertEqual(server.aborts, 1)
+        self.assertFalse(server.abort_requested)
+
+    def test_abort_for_another_slot_or_a_bad_check_does_not_abort(self):
+        host, fakes, _, server = make(ECHO_NONE, slots=2)
+        slot = fakes[0]
+        slot.powered = True
+        slot.idle_calls = 4
+        bad = bytearray(native(header(ccid.PC_TO_RDR_ABORT, 0, 0, 3)))
+        bad[-1] ^= 1
+        slot.feed_at = {0: native(header(ccid.PC_TO_RDR_ABORT, 0, 1, 2)), 1: bytes(bad)}
+        host.feed(compat(xfr(1, h("00 B0 00 00 10"))))
+        server.poll()
+        ev = events(host.take())
+        self.assertEqual(ev[0][1][7:9], h("00 00"))  # the command completed
+        self.assertEqual(ev[1][1][:9], h("81 00 00 00 00 01 02 01 00"))  # slot 1's Abort, answered after
+        self.assertEqual(ev[2], ("nak", 0))  # the corrupted frame, NAKed in turn
+        self.assertEqual(server.aborts, 0)
+
     def test_keepalive_outside_a_request_sends_nothing(self):
         host, _, _, server = make()
         host.now_ms += 5000
@@ -468,6 +524,79 @@ class BrokenService:
 
     def icc_status(self, slot):
         return 1
+
+
+def line_settings(seq, baud, stop_bits, slot=0):
+    payload = bytes([escape.VENDOR_CLASS, escape.CMD_LINK_SETTINGS]) + baud.to_bytes(4, "little") + bytes([stop_bits])
+    return header(ccid.PC_TO_RDR_ESCAPE, len(payload), slot, seq) + payload
+
+
+class TestLinkSettings(unittest.TestCase):
+    def test_switch_after_the_answer_and_confirm(self):
+        host, _, _, server = make(ECHO_NONE)
+        host.feed(native(line_settings(1, 921600, 1)))
+        server.poll()
+        out = host.take()
+        ev = events(out)
+        self.assertEqual(ev[0][1], h("83 07 00 00 00 00 01 01 00 00 CD 03 00 10 0E 00 01"))
+        self.assertEqual(host.line_log, [(len(out), 921600, 1)])  # after the whole answer
+        host.now_ms += 300
+        host.feed(native(header(ccid.PC_TO_RDR_GET_SLOT_STATUS, 0, 0, 2)))  # the host confirms
+        server.poll()
+        host.now_ms += 10000
+        server.poll()
+        self.assertEqual((host.baud, host.stop_bits, server.line_reverts), (921600, 1, 0))
+
+    def test_no_good_frame_at_the_new_rate_goes_back(self):
+        host, _, _, server = make(ECHO_HEADER)
+        host.feed(compat(line_settings(1, 9600, 2)))
+        server.poll()
+        host.take()
+        host.feed(h("55 AA 03 06 FF"))  # garbage at the wrong rate does not confirm
+        host.now_ms += 1000
+        server.poll()
+        self.assertEqual(host.baud, 9600)
+        host.now_ms += 1500
+        server.poll()
+        self.assertEqual((host.baud, host.stop_bits, server.line_reverts), (115200, 2, 1))
+        self.assertEqual([c[1:] for c in host.line_log], [(9600, 2), (115200, 2)])
+        host.feed(compat(header(ccid.PC_TO_RDR_GET_SLOT_STATUS, 0, 0, 2)))  # the old rate works
+        server.poll()
+        self.assertEqual(events(host.take())[-1][1][:7], h("81 00 00 00 00 00 02"))
+
+    def test_two_switches_before_a_confirmation_go_back_to_the_confirmed_rate(self):
+        host, _, _, server = make(ECHO_NONE)
+        host.feed(native(line_settings(1, 921600, 2)))
+        server.poll()
+        host.feed(native(line_settings(2, 9600, 2)))  # arrives at the new rate: a good frame
+        server.poll()
+        host.now_ms += 3000
+        server.poll()
+        self.assertEqual((host.baud, server.line_reverts), (921600, 1))
+
+    def test_refusals(self):
+        host, _, _, server = make(ECHO_NONE)
+        host.feed(native(line_settings(1, 14400, 2)))  # a rate the port cannot do
+        host.feed(native(line_settings(2, 115200, 3)))  # 3 stop bits
+        bad = header(ccid.PC_TO_RDR_ESCAPE, 6, 0, 3) + h("CD 03 00 C2 01 00")  # 4 bytes of payload
+        host.feed(native(bad))
+        server.poll()
+        answers = [e[1] for e in events(host.take())]
+        self.assertEqual([a[7:9] for a in answers], [h("41 82"), h("41 82"), h("41 81")])
+        self.assertEqual(host.line_log, [])
+
+    def test_a_port_without_line_settings_refuses(self):
+        from cpsdi_fw.hal import HostPort
+
+        class CdcPort(FakeHostPort):
+            line_supported = HostPort.line_supported
+
+        host = CdcPort()
+        service = CCIDService([FakeSlot(host)], firmware_version="0.1.0", board="test")
+        server = LinkServer(host, service, echo=ECHO_NONE)
+        host.feed(native(line_settings(1, 115200, 2)))
+        server.poll()
+        self.assertEqual(events(host.take())[0][1][7:9], h("41 82"))
 
 
 class TestRobustness(unittest.TestCase):
@@ -538,6 +667,24 @@ class TestRobustness(unittest.TestCase):
 
 
 class TestHeapLock(unittest.TestCase):
+    def test_abort_watch_allocates_nothing(self):
+        if not IS_MICROPYTHON:
+            self.skipTest("micropython.heap_lock only on MicroPython")
+        import micropython  # pyright: ignore[reportMissingImports]
+
+        host, _, _, server = make(ECHO_HEADER)
+        server.busy = True
+        server.busy_slot = 0
+        host.feed(h("55 55"))
+        server.keepalive()  # warm-up
+        host.feed(compat(header(ccid.PC_TO_RDR_ABORT, 0, 0, 2)))
+        micropython.heap_lock()
+        try:
+            aborted = server.keepalive()
+        finally:
+            micropython.heap_unlock()
+        self.assertTrue(aborted)
+
     def test_poll_get_slot_status_allocates_nothing(self):
         if not IS_MICROPYTHON:
             self.skipTest("micropython.heap_lock only on MicroPython")

@@ -100,3 +100,15 @@ def test_apdu_script_in_one_round_trip(sim: tuple[str, Path]) -> None:
         assert reader.counters()["frames"] - frames_before == 2  # the script and this GET_COUNTERS
         assert [r.data for r in result.responses] == [read_binary_bytes(8 * i, 8) for i in range(10)]
         assert all(r.sw == 0x9000 for r in result.responses)
+
+
+def test_link_settings_over_the_pty(sim: tuple[str, Path]) -> None:
+    path, _ = sim
+    with Reader.open(path, link_baud=921600) as reader:
+        assert reader.link.transport.line == (921600, 2)
+        with reader.slots[0].connect() as card:
+            r = card.transmit(bytes([0x00, 0xB0, 0x00, 0x00, 0x00]))
+            assert (r.data, r.sw) == (read_binary_bytes(0, 256), 0x9000)
+    # close() brought the reader back to 115 200: a new session opens normally
+    with Reader.open(path) as reader:
+        assert reader.counters()["frames"] > 0

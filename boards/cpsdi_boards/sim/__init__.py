@@ -9,7 +9,7 @@ give identical records.
 """
 
 from cpsdi_boards.sim.card_port import SimCardPort
-from cpsdi_boards.sim.clock import VirtualClock, clocks_to_etu, etu_to_clocks
+from cpsdi_boards.sim.clock import VirtualClock, WallPacedClock, clocks_to_etu, etu_to_clocks
 from cpsdi_boards.sim.faults import FaultScript, FaultScriptError, parse_fault_script
 from cpsdi_boards.sim.records import CardRecords, Direction, EventKind, GapKind, T1BlockRecord
 from cpsdi_boards.sim.t1_block import compute_edc, decode_block, frame_block
@@ -33,6 +33,7 @@ from cpsdi_boards.sim.virtual_card import (
 __all__ = [
     "SimCardPort",
     "VirtualClock",
+    "WallPacedClock",
     "clocks_to_etu",
     "etu_to_clocks",
     "FaultScript",

@@ -10,9 +10,11 @@ durations in etu are converted with :func:`etu_to_clocks`, which rounds **up**
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from fractions import Fraction
 
-__all__ = ["VirtualClock", "EtuCounter", "etu_to_clocks", "clocks_to_etu", "FD", "DD"]
+__all__ = ["VirtualClock", "WallPacedClock", "EtuCounter", "etu_to_clocks", "clocks_to_etu", "FD", "DD"]
 
 FD = 372  # ISO 7816-3 §8.1: F and D during the ATR
 DD = 1
@@ -54,6 +56,62 @@ class VirtualClock:
         """Move forward to ``clocks`` if it is in the future; returns the new time."""
         if clocks > self._now:
             self._now = clocks
+        return self._now
+
+
+class WallPacedClock(VirtualClock):
+    """Virtual time that takes real time: ``cpsdi sim --card-time real``.
+
+    Advancing by n clock cycles lets n / ``clock_hz`` seconds of wall time pass, so a card
+    that works for 150 000 etu keeps the reader busy for that long on the wall clock (and
+    the firmware's keep-alive bytes, paced by the wall clock, really go out). Virtual time
+    never waits for wall time: when the card was idle (wall time ran ahead), the clock
+    re-anchors at the next advance. Sleeps shorter than ``slack_s`` are deferred and summed,
+    so per-character advances do not each cost a system call.
+    """
+
+    def __init__(
+        self,
+        clock_hz: int,
+        start_clocks: int = 0,
+        *,
+        slack_s: float = 0.002,
+        now_s: Callable[[], float] = time.monotonic,
+        sleep_s: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if clock_hz <= 0:
+            raise ValueError("clock_hz must be positive")
+        super().__init__(start_clocks)
+        self.clock_hz = clock_hz
+        self.slack_s = slack_s
+        self._now_s = now_s
+        self._sleep_s = sleep_s
+        self._anchor_s = now_s()
+        self._anchor_clocks = start_clocks
+
+    def _wall_at(self, clocks: int) -> float:
+        return self._anchor_s + (clocks - self._anchor_clocks) / self.clock_hz
+
+    def _pace(self, before: int) -> None:
+        wall = self._now_s()
+        if wall > self._wall_at(before):  # idle since: start counting from now
+            self._anchor_s, self._anchor_clocks = wall, before
+        ahead_s = self._wall_at(self._now) - wall
+        if ahead_s > self.slack_s:
+            self._sleep_s(ahead_s)
+
+    def advance(self, clocks: int) -> int:
+        before = self._now
+        super().advance(clocks)
+        if self._now != before:
+            self._pace(before)
+        return self._now
+
+    def advance_to(self, clocks: int) -> int:
+        before = self._now
+        super().advance_to(clocks)
+        if self._now != before:
+            self._pace(before)
         return self._now
 
 

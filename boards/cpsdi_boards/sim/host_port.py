@@ -18,6 +18,11 @@ def bits_per_char(stop_bits: int = 2) -> int:
     return 1 + 8 + stop_bits
 
 
+# Rates the simulated UART offers for LINK_SETTINGS (what a USB-serial bridge or an MCU UART
+# commonly does); 0 would mean unpaced and is not offered.
+LINE_RATES = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
+
+
 class _Pacer:
     """Token bucket releasing bytes at ``baud / bits`` per second (0 baud: unpaced)."""
 
@@ -52,6 +57,7 @@ class FdHostPort(HostPort):
     def __init__(self, fd: int | None = None, *, baud: int = 115200, stop_bits: int = 2) -> None:
         self.fd = fd
         self.baud = baud
+        self.stop_bits = stop_bits
         self._rx_pacer = _Pacer(baud, bits_per_char(stop_bits))
         self._tx_pacer = _Pacer(baud, bits_per_char(stop_bits))
         self._pending = bytearray()
@@ -114,6 +120,17 @@ class FdHostPort(HostPort):
     def ticks_ms(self) -> int:
         return (time.monotonic_ns() // 1_000_000) & 0x3FFFFFFF
 
+    def line_supported(self, baud: int, stop_bits: int) -> bool:
+        # an unpaced simulator (baud 0) has no line to change
+        return self.baud != 0 and baud in LINE_RATES and stop_bits in (1, 2)
+
+    def set_line(self, baud: int, stop_bits: int) -> None:
+        # write() paces synchronously: every byte written so far is already "on the wire"
+        self.baud = baud
+        self.stop_bits = stop_bits
+        self._rx_pacer = _Pacer(baud, bits_per_char(stop_bits))
+        self._tx_pacer = _Pacer(baud, bits_per_char(stop_bits))
+
     def wait_ms(self, ms: int) -> None:
         if self._pending and self._rx_pacer.available():
             return
@@ -133,6 +150,9 @@ class MemoryHostPort(HostPort):
         self.to_reader: deque[int] = deque()
         self.to_host = bytearray()
         self.now_ms = 0
+        self.baud = 115200
+        self.stop_bits = 2
+        self.line_changes: list[tuple[int, int]] = []  # every set_line, in order
 
     def host_write(self, data: bytes) -> None:
         self.to_reader.extend(data)
@@ -154,6 +174,14 @@ class MemoryHostPort(HostPort):
 
     def ticks_ms(self) -> int:
         return self.now_ms & 0x3FFFFFFF
+
+    def line_supported(self, baud: int, stop_bits: int) -> bool:
+        return baud in LINE_RATES and stop_bits in (1, 2)
+
+    def set_line(self, baud: int, stop_bits: int) -> None:
+        self.baud = baud
+        self.stop_bits = stop_bits
+        self.line_changes.append((baud, stop_bits))
 
     def wait_ms(self, ms: int) -> None:
         self.now_ms += ms

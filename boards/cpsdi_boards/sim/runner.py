@@ -27,6 +27,7 @@ from pathlib import Path
 from types import FrameType
 
 from cpsdi_boards.sim.card_port import SimCardPort
+from cpsdi_boards.sim.clock import WallPacedClock
 from cpsdi_boards.sim.cards import make_card
 from cpsdi_boards.sim.host_port import FdHostPort
 from cpsdi_boards.sim.test_applet import TestApplet
@@ -48,6 +49,7 @@ class SimOptions:
     link: Path | None = None  # stable symlink to the pty
     tcp_port: int | None = None  # 127.0.0.1:PORT
     control: Path | None = None
+    card_time: str = "virtual"  # real: card time takes wall time (WallPacedClock)
 
 
 def open_pty(link: Path | None = None) -> tuple[int, int, str]:
@@ -69,12 +71,21 @@ class SimSlots:
     """The card ports of the simulated reader and the applets of the cards in them."""
 
     def __init__(self, options: SimOptions) -> None:
+        if options.card_time not in ("real", "virtual"):
+            raise ValueError("card_time must be real or virtual")
         self.options = options
-        self.ports = [SimCardPort() for _ in options.cards]
+        self.ports = [self._port(options.card_time) for _ in options.cards]
         self.names = ["none"] * len(options.cards)
         self.applets: list[TestApplet | None] = [None] * len(options.cards)
         for i, name in enumerate(options.cards):
             self.insert(i, name)
+
+    @staticmethod
+    def _port(card_time: str) -> SimCardPort:
+        port = SimCardPort()
+        if card_time == "real":
+            port.clock = WallPacedClock(port.clock_hz)
+        return port
 
     def insert(self, slot: int, name: str) -> None:
         """Put a fresh ``name`` card into ``slot`` (``none`` empties it)."""
