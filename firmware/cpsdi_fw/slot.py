@@ -457,7 +457,13 @@ class Slot:
         self._character(d.f, d.d, self.parser.inverse, d.guard_time_etu, retries)
         if d.protocol == 1:
             return self._start_t1()
+        self._t0_waits()
         return 0
+
+    def _t0_waits(self) -> None:
+        """T=0 WT from the ATR's TC2 (WI) at the F/D in force (§10.2: 960 x D x WI etu)."""
+        self.t0_apdu.wt_etu = self.decision.wt_etu
+        self.t0_tpdu.wt_etu = self.decision.wt_etu
 
     def _start_t1(self) -> int:
         """T=1 session after the ATR/PPS: IFSC, EDC, BWT/CWT, then S(IFS req, IFSD) (T1-3)."""
@@ -583,6 +589,8 @@ class Slot:
         if d.protocol == 1:
             self.t1.configure(d.ifsc, t1.IFS_DEFAULT, d.edc_crc, t1.CRC_LIBCCID)
             self.t1.set_waits(d.bwi, d.cwi, d.f, d.d)
+        else:
+            self._t0_waits()
         length = checker.length
         for i in range(length):
             resp[i] = checker.buf[i]

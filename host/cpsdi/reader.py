@@ -134,6 +134,8 @@ class ATR:
         """
         raw = bytes(data)
         parser = fw_atr.ATRParser()
+        # The reader sends the ATR decoded: TS 3F (inverse convention) reads as a UART in inverse mode would.
+        parser.reset(1 if raw[:1] == b"\x3f" else 0)
         end = parser.feed(raw)
         if parser.status != fw_atr.DONE:
             reason = "incomplete" if parser.status == fw_atr.NEED_MORE else f"error {parser.error}"

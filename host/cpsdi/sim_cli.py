@@ -12,7 +12,9 @@ import click
 
 @click.command("sim")
 @click.option("--card", "cards", multiple=True, metavar="NAME",
-              help="Card of the next slot: t0, t1 or none (repeat for more slots; default: one t0).")
+              help="Card of the next slot: t0, t1, a CPS profile (doctor, pharmacist, ...), vitale1/2 or none "
+                   "(repeat for more slots; default: one t0; --list-cards shows them all).")
+@click.option("--list-cards", is_flag=True, help="List the card names and exit.")
 @click.option("--fault", "faults", multiple=True, metavar="SLOT=FILE",
               help="Fault script for a slot's card (docs/fault-scripts.md).")
 @click.option("--baud", default=115200, show_default=True, help="Pace the line at this rate (0: unpaced).")
@@ -30,7 +32,7 @@ import click
               help="real: the card's work takes wall time, as on a reader (keep-alives go out during long "
                    "operations); virtual: card time is free.")
 @click.option("--duration", type=float, help="Stop after this many seconds.")
-def sim(cards: tuple[str, ...], faults: tuple[str, ...], baud: int, stop_bits: str, echo: str, no_native: bool,
+def sim(cards: tuple[str, ...], list_cards: bool, faults: tuple[str, ...], baud: int, stop_bits: str, echo: str, no_native: bool,
         link: Path | None, tcp_port: int | None, no_pty: bool, control: Path | None, card_time: str,
         duration: float | None) -> None:
     """Run the reader firmware on CPython with virtual cards, on a pty (path printed on the
@@ -39,6 +41,10 @@ def sim(cards: tuple[str, ...], faults: tuple[str, ...], baud: int, stop_bits: s
     from cpsdi_boards.sim.faults import FaultScriptError, parse_fault_script
     from cpsdi_boards.sim.runner import SimOptions, SimReader, install_signals
 
+    if list_cards:
+        for name, what in CARD_NAMES.items():
+            click.echo(f"{name:16} {what}")
+        return
     names = list(cards) or ["t0"]
     for name in names:
         if name not in CARD_NAMES:

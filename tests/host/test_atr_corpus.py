@@ -238,3 +238,11 @@ def test_fuzz_done_atr_reparses_identically(data: bytes) -> None:
     # and through a UART in the other convention
     other = _parse(bytes(inverse_byte(b) for b in data), rx_inverse=True)
     assert other.key() == out.key()
+
+
+def test_inverse_convention_atr_as_the_reader_sends_it() -> None:
+    from cpsdi.reader import ATR
+
+    atr = ATR.parse(bytes.fromhex("3F 65 25 00 2C 09 69 90 00"))  # Vitale 1 (cps-cards.md §3.1), decoded
+    assert atr.inverse_convention and atr.historical == bytes.fromhex("2C 09 69 90 00")
+    assert not ATR.parse(bytes.fromhex("3B 13 18 43 50 53")).inverse_convention

@@ -353,3 +353,20 @@ def test_wire_efficiency_is_computable_from_the_records() -> None:
     total = sum(x.wire_etu for x in exchanges)
     assert total >= 12 * 256  # at least the 256 data characters
     assert slot.t0_apdu.wire_min_etu > 0
+
+
+def test_t0_waiting_time_comes_from_tc2() -> None:
+    # TC2 = 2A: WT = 960 x 42 = 40 320 etu (§10.2); an answer 30 000 etu late is within WT
+    # (it would be mute with the default 9 600 etu), one 41 000 etu late is not.
+    from cpsdi_boards.sim import CardResponse, T0Behaviour, VirtualCard
+    from cpsdi_fw.slot import Slot
+
+    for late_etu, ok in ((30_000, True), (41_000, False)):
+        card = VirtualCard(bytes.fromhex("3B 80 40 2A"),  # TD1 -> TC2 = 2A, T=0 only: no TCK
+                           behaviour=T0Behaviour(lambda h, d: CardResponse(data=b"\x01", processing_etu=late_etu)))
+        slot = Slot(SimCardPort(card))
+        assert slot.power_on() == 0
+        assert slot.decision.wt_etu == 40_320 and slot.t0_apdu.wt_etu == 40_320
+        resp = bytearray(8)
+        n = slot.transmit_apdu(bytearray(b"\x00\xb0\x00\x00\x01"), 5, resp, 8)
+        assert (n == 3) is ok, n

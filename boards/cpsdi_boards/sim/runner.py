@@ -30,7 +30,6 @@ from cpsdi_boards.sim.card_port import SimCardPort
 from cpsdi_boards.sim.clock import WallPacedClock
 from cpsdi_boards.sim.cards import make_card
 from cpsdi_boards.sim.host_port import FdHostPort
-from cpsdi_boards.sim.test_applet import TestApplet
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +75,7 @@ class SimSlots:
         self.options = options
         self.ports = [self._port(options.card_time) for _ in options.cards]
         self.names = ["none"] * len(options.cards)
-        self.applets: list[TestApplet | None] = [None] * len(options.cards)
+        self.applets: list[object | None] = [None] * len(options.cards)  # the cards' applications
         for i, name in enumerate(options.cards):
             self.insert(i, name)
 

@@ -228,6 +228,9 @@ class T0Behaviour(Behaviour):
     with a 62xx/63xx warning -> the warning, data kept for GET RESPONSE; data with an error
     SW is dropped. ``nulls`` NULL bytes precede every answer to a header or to the data;
     with ``null_interval_etu`` the card sends a NULL every that many etu of processing time.
+    With ``case1_p3_zero``, P3 = 00 for an INS not in ``outgoing_ins`` is case 1 (ISO/IEC
+    7816-3 §10.3.2, as the CPS3 does): response data, if any, goes through ``61 xx`` and
+    GET RESPONSE as for case 3/4.
     """
 
     def __init__(
@@ -238,9 +241,11 @@ class T0Behaviour(Behaviour):
         ack: AckMode = AckMode.INS,
         nulls: int = 0,
         null_interval_etu: int | None = None,
+        case1_p3_zero: bool = False,
     ) -> None:
         self.handler = handler
         self.outgoing_ins = frozenset(outgoing_ins)
+        self.case1_p3_zero = case1_p3_zero
         self.ack = ack
         self.nulls = nulls
         self.null_interval_etu = null_interval_etu
@@ -306,6 +311,10 @@ class T0Behaviour(Behaviour):
             ack = ins if self.ack is AckMode.INS else ins ^ 0xFF
             card.respond(bytes((ack,)), nulls=self.nulls, end_exchange=False)
             return
+        if self.case1_p3_zero and ins not in self.outgoing_ins:
+            self.commands.append((header, b""))
+            self._serve(card, self.handler(header, b""))
+            return
         self.commands.append((header, b""))
         resp = self.handler(header, b"")
         le = p3 or 256
@@ -328,7 +337,10 @@ class T0Behaviour(Behaviour):
         header, data = self._cmd, bytes(self._data)
         self._lc = 0
         self.commands.append((header, data))
-        resp = self.handler(header, data)
+        self._serve(card, self.handler(header, data))
+
+    def _serve(self, card: VirtualCard, resp: CardResponse) -> None:
+        """Case 1/3/4 answer: data with 9000 -> ``61 xx`` (kept for GET RESPONSE)."""
         rdata = bytes(resp.data)
         sw = resp.sw
         if rdata and sw == 0x9000:
