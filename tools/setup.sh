@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything the demo and the test suite need, idempotently:
-#   1. Debian packages (pcscd, libccid, pcsc-tools, socat; swig and libpcsclite-dev to
-#      build pyscard) when run as root;
+#   1. Debian packages (pcscd, libccid, pcsc-tools, opensc, socat; swig and libpcsclite-dev
+#      to build pyscard) when run as root: the pcscd interop tests (tests/interop) need them;
 #   2. a venv in .venv with cpsdi installed editable, with its test extras (and the
 #      `pcsc` extra, pyscard, when its build dependencies are there);
 #   3. MicroPython port stubs in build/typings-<port> (for pyright on device code);
@@ -13,7 +13,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV="$ROOT/.venv"
 BUILD="$ROOT/build"
 PYTHON=${PYTHON:-python3}
-APT_PACKAGES=(pcscd libccid pcsc-tools socat swig libpcsclite-dev)
+# Checked one by one (dpkg status): a package added here is installed at the next run.
+APT_PACKAGES=(pcscd libccid pcsc-tools opensc socat swig libpcsclite-dev)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 mkdir -p "$BUILD"

@@ -72,6 +72,8 @@ class Slot:
         self._byte = bytearray(1)
         self._flag = bytearray(1)
         self._pps = bytearray(pps.MAX_PPS_LEN)
+        self._pps_host = bytearray(pps.MAX_PPS_LEN)  # the reader's own PPS for SetParameters
+        self._pps_resp = bytearray(pps.MAX_PPS_LEN)
         self._rx = bytearray(_RX_CHUNK)
         self._rx_flags = bytearray(_RX_CHUNK)
         self.t0_apdu = t0.T0APDU()
@@ -674,17 +676,24 @@ class Slot:
     def set_parameters(self, protocol: int, p, off: int, n: int) -> int:
         """Apply a CCID SetParameters structure ``p[off:off+n]`` (T=0 5 bytes, T=1 7 bytes).
 
-        Guard time (TC1), WI, BWI/CWI, EDC, IFSC and NAD are applied. What the card is not
-        actually using cannot be changed here: another protocol or F/D than in force (no
-        PPS happened for them) or another convention. Returns 0, or the CCID index
+        Guard time (TC1), WI, BWI/CWI, EDC, IFSC and NAD are applied. While a PPS is still
+        allowed (nothing exchanged since the ATR), another protocol or F/D that the card offers
+        is negotiated here by the reader's own PPS: the reader types that announce automatic
+        PPS (SEC1210, bmFeatures 0x80, ccid-serial.md §2) send no PPS and only SetParameters.
+        Otherwise what the card is not actually using cannot be changed here: another
+        protocol or F/D than in force, or another convention. Returns 0, or the CCID index
         (1..127) of the first such byte: "parameter not changeable", which libccid treats
         as success (ccid-serial.md §5.4); the card keeps working at its real settings.
         """
         d = self.decision
         bad = 0
+        fidi = p[off]
+        if self.powered and self.gate.allowed() and (
+                protocol != d.protocol or timing.fi_from_ta1(fidi) != d.f or timing.di_from_ta1(fidi) != d.d):
+            self._auto_pps(protocol, fidi)
+            d = self.decision
         if protocol != d.protocol:
             return 7  # bProtocolNum
-        fidi = p[off]
         if timing.fi_from_ta1(fidi) != d.f or timing.di_from_ta1(fidi) != d.d:
             bad = 10
         if bool(p[off + 1] & 0x02) != self.parser.inverse and not bad:
@@ -721,6 +730,16 @@ class Slot:
         if self.powered:
             self._character(d.f, d.d, self.parser.inverse, d.guard_time_etu, T0_RETRIES if protocol == 0 else 0)
         return bad
+
+    def _auto_pps(self, protocol: int, fidi: int) -> None:
+        """PPS for SetParameters (see there): only to what the card offers (its protocol list,
+        and TA1 or the default 11); a failed PPS deactivates the card (ISO §9.3)."""
+        d = self.decision
+        if not (d.protocols >> protocol) & 1 or (fidi != d.ta1 and fidi != timing.TA1_DEFAULT):
+            return
+        n = pps.build_pps(self._pps_host, protocol, fidi if fidi != timing.TA1_DEFAULT else -1)
+        if n:
+            self.exchange_pps(self._pps_host, n, self._pps_resp)  # logged there
 
     def get_parameters(self, p, off: int) -> int:
         """Write the CCID parameter structure in force at ``p[off:]``; return its length (5 or 7)."""

@@ -187,16 +187,38 @@ def test_libccid_t1_session_tpdu_level() -> None:
     assert host.xfr(block(0, 0x40, apdu2)) == block(0, 0x40, t1_expected(apdu2))
 
 
+def test_set_parameters_right_after_the_atr_makes_the_reader_do_the_pps() -> None:
+    # SEC1210 reader types (automatic PPS, bmFeatures 0x80): libccid sends no PPS, only SetParameters
+    card = t1_card()
+    port = SimCardPort(card)
+    host = Host([port])
+    host.power_on()
+    a = host.set_parameters(1, bytes.fromhex("18 10 00 45 00 20 00"))
+    assert a[7:9] == b"\x00\x00" and a[10:] == bytes.fromhex("18 10 00 45 00 20 00")
+    assert port.fd == (372, 12) and card.fd == (372, 12)
+    apdu = bytes.fromhex("00 88 00 04")
+    assert host.xfr(block(0, 0x00, apdu)) == block(0, 0x00, t1_expected(apdu))
+
+
 def test_set_parameters_for_a_speed_never_negotiated_is_not_changeable() -> None:
     port = SimCardPort(t1_card())
     host = Host([port])
     host.power_on()
-    a = host.set_parameters(1, bytes.fromhex("18 10 00 45 00 20 00"))  # no PPS was sent
+    apdu = bytes.fromhex("00 88 00 04")
+    assert host.xfr(block(0, 0x00, apdu)) == block(0, 0x00, t1_expected(apdu))  # the PPS window closes
+    a = host.set_parameters(1, bytes.fromhex("18 10 00 45 00 20 00"))
     assert a[7:9] == b"\x40\x0a"  # bError 10 = bmFindexDindex: "not changeable" (libccid: success)
     assert a[10:] == bytes.fromhex("18 10 00 45 00 20 00")
     assert port.fd == (372, 1)
-    apdu = bytes.fromhex("00 88 00 04")
-    assert host.xfr(block(0, 0x00, apdu)) == block(0, 0x00, t1_expected(apdu))
+    assert host.xfr(block(0, 0x40, apdu)) == block(0, 0x40, t1_expected(apdu))
+
+
+def test_set_parameters_never_asks_the_card_for_more_than_its_ta1() -> None:
+    port = SimCardPort(t1_card())
+    host = Host([port])
+    host.power_on()
+    a = host.set_parameters(1, bytes.fromhex("96 10 00 45 00 20 00"))  # Fi 512 Di 32: not offered
+    assert a[7:9] == b"\x40\x0a" and port.fd == (372, 1)
 
 
 def test_t0_case1_and_case3_tpdus_and_parameters_in_force() -> None:
