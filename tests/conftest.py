@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from pathlib import Path
+from typing import Callable, Iterator
 
 import pytest
 
 _MICROPYTHON_SUMMARY = pytest.StashKey[str]()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cps_test_pki_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Virtual-card keys go to a session tmp dir (CPSDI_TEST_PKI_DIR, inherited by the `cpsdi sim`
+    subprocesses), never to the user's cache."""
+    path = tmp_path_factory.mktemp("test-pki")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CPSDI_TEST_PKI_DIR", str(path))
+        yield path
 
 
 @pytest.fixture

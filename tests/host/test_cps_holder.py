@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cpsdi_boards.sim.cps import holder_codec as codec
-from cpsdi_boards.sim.cps.holder import (
+from cpsdi.cps import test_encoding as codec
+from cpsdi.cps.holder import (
     CARD_TYPES,
     CIVILITIES,
     NATIONAL_ID_TYPES,

@@ -7,7 +7,7 @@ import hashlib
 
 import pytest
 
-from cpsdi_boards.sim.cps.sha_state import SHA1, SHA256, HashAlgorithm, compress, finish, intermediate
+from cpsdi.cps.sha_state import SHA1, SHA256, HashAlgorithm, compress, finish, intermediate
 
 LENGTHS = list(range(0, 140)) + [191, 192, 193, 255, 256, 257, 640, 1000, 4096]
 

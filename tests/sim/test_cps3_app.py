@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, utils
 from cpsdi_boards.sim.cps.cps3 import CPS3Application, data_object_fid
 from cpsdi_boards.sim.cps.der import parse_tlvs
 from cpsdi_boards.sim.cps.pkcs1 import DIGEST_INFO_PREFIX
-from cpsdi_boards.sim.cps.sha_state import SHA1, SHA256, HashAlgorithm, intermediate
+from cpsdi.cps.sha_state import SHA1, SHA256, HashAlgorithm, intermediate
 
 from _cps_keys import key_and_cert, public_key_of
 

@@ -153,7 +153,7 @@ def test_slot_reads_ef_sn_and_signs_at_apdu_level() -> None:
     assert transmit(H("00 20 00 01 04") + b"1234") == H("90 00")
     message = bytes(range(256)) * 3 + b"tail"
     digest = hashlib.sha256(message).digest()
-    from cpsdi_boards.sim.cps.sha_state import SHA256, intermediate
+    from cpsdi.cps.sha_state import SHA256, intermediate
     state, bits, last = intermediate(SHA256, message)
     body = b"\x90\x28" + state + bits.to_bytes(8, "big") + b"\x80" + bytes((len(last),)) + last
     for apdu in (H("00 22 41 AA 03 80 01 40"), H("00 2A 90 A0") + bytes((len(body),)) + body,

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from cpsdi_boards.sim.cps import holder_codec
+from cpsdi.cps import test_encoding
 from cpsdi_boards.sim.cps.cps2ter import CPS2terVolet
 from cpsdi_boards.sim.cps.profiles import (
     GENERATION_ATRS,
@@ -88,7 +88,7 @@ def test_pin_never_in_repr_or_errors() -> None:
 def test_volet_files_decode_back(name: str) -> None:
     p = get_profile(name)
     files = volet_files(p)
-    assert holder_codec.holder_from_volet_files(files) == p.holder
+    assert test_encoding.holder_from_volet_files(files) == p.holder
     protected = volet_protected_paths(p)
     assert h("3F00 7F01 4000") in protected
     assert {path for path in files if path[2:3] == b"\x40" and path[3] >= 0x10} <= protected
@@ -103,8 +103,8 @@ def test_data_objects_per_generation() -> None:
     assert sorted(k for k in cps4 if k.startswith("CPS_ACTIVITY")) == [
         "CPS_ACTIVITY_02_PS", "CPS_ACTIVITY_04_PS", "CPS_ACTIVITY_16_PS",
     ]
-    assert holder_codec.decode_situation(cps4["CPS_ACTIVITY_16_PS"]).index == 16
-    assert holder_codec.decode_sit_fact(cps4["CPS_SIT_FACT"]) == 2
+    assert test_encoding.decode_situation(cps4["CPS_ACTIVITY_16_PS"]).index == 16
+    assert test_encoding.decode_sit_fact(cps4["CPS_SIT_FACT"]) == 2
 
 
 def test_blocked_profile_volet_refuses_protected_reads() -> None:

@@ -7,7 +7,7 @@ Card-level data (issuer, card number, issue and end-of-validity dates) are the r
 content of §8.1 (:class:`CardIdentification`).
 
 How these fields are laid out on a real card is not public (§14): the bytes the virtual cards
-serve come from :mod:`cpsdi_boards.sim.cps.holder_codec`, a made-up test encoding.
+serve come from :mod:`cpsdi.cps.test_encoding`, a made-up test encoding.
 
 Code tables keep only the public meanings (FACT M1, MedinTux); codes outside them are kept as
 plain integers, never rejected (the public tables are old and partial).

@@ -34,7 +34,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Callable, Literal, Mapping, Sequence, TypeVar
 
-from cpsdi_boards.sim.cps.holder import (
+from cpsdi.cps.holder import (
     MAX_SITUATIONS,
     CardIdentification,
     Holder,
@@ -375,13 +375,15 @@ def encode_holder(holder: Holder) -> dict[str, bytes]:
 
 
 def decode_holder(objects: Mapping[str, bytes]) -> Holder:
-    """The inverse of :func:`encode_holder` (ValueError on a missing or malformed object)."""
+    """The inverse of :func:`encode_holder` (ValueError on a missing or malformed object;
+    SIT_FACT and the situations may be missing: they are read with the PIN)."""
     try:
         card_type, card = decode_id_card(objects["ID_CARD"])
         civility, last_name, first_name = decode_name(objects["NAME_PS"])
         id_type, national_id, key = decode_info(objects["INFO_PS"])
         languages = decode_languages(objects["LANG_PS"])
-        billing = decode_sit_fact(objects["SIT_FACT"])
+        # without SIT_FACT (read with the PIN): no billing situation known
+        billing = decode_sit_fact(objects["SIT_FACT"]) if "SIT_FACT" in objects else None
     except KeyError as exc:
         raise ValueError(f"missing object {exc.args[0]}") from exc
     situations = []
@@ -481,3 +483,25 @@ def holder_from_volet_files(files: Mapping[bytes, bytes]) -> Holder:
         if len(path) == 4 and path[:2] == VOLET_MF and 0x4010 <= int.from_bytes(path[2:], "big") <= 0x401F:
             objects[f"ACTIVITY_{int.from_bytes(path[2:], 'big') - 0x4010 + 1:02d}"] = blob
     return decode_holder(objects)
+
+
+def is_test_encoding(blob: bytes) -> bool:
+    """True if ``blob`` is an object of this encoding (its first field is :data:`MARKER`)."""
+    try:
+        _, value, end = read_tlv(bytes(blob))
+        tag, marker, _ = read_tlv(value)
+    except ValueError:
+        return False
+    return end == len(blob) and tag == _TAG_MARKER and marker == MARKER
+
+
+def holder_from_data_objects(objects: Mapping[str, bytes]) -> Holder:
+    """Decode a test card's PKCS#15 data objects (the labels of :func:`data_objects`); without
+    the PIN-protected ones (CPS_ACTIVITY_xx_PS, CPS_SIT_FACT) the holder has no situation."""
+    names = {"CPS_ID_CARD": "ID_CARD", "CPS_NAME_PS": "NAME_PS", "CPS_INFO_PS": "INFO_PS",
+             "CPS_LANG_PS": "LANG_PS", "CPS_SIT_FACT": "SIT_FACT"}
+    mapped = {names[label]: blob for label, blob in objects.items() if label in names}
+    for label, blob in objects.items():
+        if label.startswith("CPS_ACTIVITY_") and label.endswith("_PS"):
+            mapped[f"ACTIVITY_{label[len('CPS_ACTIVITY_'):-len('_PS')]}"] = blob
+    return decode_holder(mapped)

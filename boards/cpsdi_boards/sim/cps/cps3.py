@@ -28,7 +28,7 @@ from cpsdi_boards.sim.cps.der import TLVError, integer, parse_tlvs, tlv
 from cpsdi_boards.sim.cps.iso7816_4 import DF, EF, SW, FileContext, SelectRules, sw_response
 from cpsdi_boards.sim.cps.pin import PinObject
 from cpsdi_boards.sim.cps.pkcs1 import PaddingError, RSAKey, pad_type1, unpad_type2
-from cpsdi_boards.sim.cps.sha_state import SHA1, SHA256, HashAlgorithm, finish
+from cpsdi.cps.sha_state import SHA1, SHA256, HashAlgorithm, finish
 from cpsdi_boards.sim.virtual_card import APDUHandler, CardResponse
 
 __all__ = [

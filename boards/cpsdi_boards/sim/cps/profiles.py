@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Callable, Literal, Mapping
 
-from cpsdi_boards.sim.cps import holder_codec
+from cpsdi.cps import test_encoding
 from cpsdi_boards.sim.cps.cps2ter import CPS2TER_AID, CPS2terVolet
-from cpsdi_boards.sim.cps.holder import (
+from cpsdi.cps.holder import (
     ANS_ISSUER_ID,
     CardIdentification,
     Holder,
@@ -120,12 +120,12 @@ class CardProfile:
 
 def volet_files(profile: CardProfile) -> dict[bytes, bytes]:
     """CPS2ter volet EF contents by path (``3F 00 40 10`` …), from the test-card encoding."""
-    return holder_codec.volet_files(profile.holder)
+    return test_encoding.volet_files(profile.holder)
 
 
 def volet_protected_paths(profile: CardProfile) -> frozenset[bytes]:
     """Volet paths read-protected by the holder PIN (FACT §8.2)."""
-    return holder_codec.volet_protected_paths(profile.holder)
+    return test_encoding.volet_protected_paths(profile.holder)
 
 
 def make_volet(profile: CardProfile, *, pin_verified: Callable[[], bool] | None = None) -> CPS2terVolet:
@@ -148,7 +148,7 @@ def data_objects(profile: CardProfile) -> dict[str, bytes]:
     CPS4 also gets CPS2TER_ATR (GUESS content: the card's main ATR) and CPS2TER_ICC (GUESS
     content: the EF.SN bytes).
     """
-    out = holder_codec.data_objects(profile.holder, profile.generation)
+    out = test_encoding.data_objects(profile.holder, profile.generation)
     if profile.generation == "cps4":
         out["CPS2TER_ATR"] = profile.atr
         out["CPS2TER_ICC"] = profile.serial_number

@@ -1,0 +1,65 @@
+"""Exceptions of the CPS API, in the one cpsdi hierarchy (under `cpsdi.exceptions.ReaderError`).
+
+No message ever contains a PIN or an unblock code: they are built from status words and tries
+counters only.
+"""
+
+from __future__ import annotations
+
+from cpsdi.exceptions import ReaderError
+
+__all__ = [
+    "CPSError",
+    "NotACPSCard",
+    "CardDataError",
+    "OperationNotSupported",
+    "PinError",
+    "WrongPin",
+    "PinBlocked",
+    "CardBlocked",
+    "PinRequired",
+]
+
+
+class CPSError(ReaderError):
+    """A CPS operation failed."""
+
+
+class NotACPSCard(CPSError):
+    """The card is not a CPS2ter/CPS3/CPS4 (ATR or EF.SN issuer prefix), or not supported."""
+
+
+class CardDataError(CPSError):
+    """The card returned data this library cannot read (malformed FCP, PKCS#15, certificate...)."""
+
+
+class OperationNotSupported(CPSError):
+    """The operation does not exist on this card generation (e.g. RSA-PSS on a CPS3)."""
+
+
+class PinError(CPSError):
+    """A PIN operation failed; ``sw`` is the card's status word."""
+
+    def __init__(self, message: str, sw: int) -> None:
+        self.sw = sw
+        super().__init__(f"{message} (SW {sw:04X})")
+
+
+class WrongPin(PinError):
+    """The code was wrong; ``tries_left`` more attempts before it blocks."""
+
+    def __init__(self, tries_left: int, sw: int, what: str = "PIN") -> None:
+        self.tries_left = tries_left
+        super().__init__(f"wrong {what}: {tries_left} tr{'y' if tries_left == 1 else 'ies'} left", sw)
+
+
+class PinBlocked(PinError):
+    """The holder PIN is blocked: unblock it with the unblock code (`CPSCard.unblock_pin`)."""
+
+
+class CardBlocked(PinError):
+    """The unblock code is blocked or its uses are exhausted: the card is blocked for good."""
+
+
+class PinRequired(PinError):
+    """The operation needs the holder PIN verified first (`CPSCard.verify_pin`)."""
