@@ -16,28 +16,18 @@ from rich.markup import escape
 from rich.table import Table
 
 from cpsdi import __version__
-from cpsdi.exceptions import (
-    CardError,
-    FramingError,
-    ReaderError,
-    ReaderProtocolError,
-    ReaderTimeoutError,
-    StatusWordError,
-    TransportError,
-)
+from cpsdi.cli_common import clean_errors as _clean_errors
+from cpsdi.cli_common import EXIT_ERROR, console, err_console
+from cpsdi.cli_common import hex_bytes as _hex
+from cpsdi.cli_common import pick_slot as _slot
+from cpsdi.cli_common import reader_options as _reader_options
+from cpsdi.cps_cli import SecretSource, certs, connection_report, pin, print_card_report, secret_options, sign
+from cpsdi.cps_cli import verify_signature_command
+from cpsdi.demo import demo
+from cpsdi.exceptions import ReaderError
+from cpsdi.fw_cli import fw
 from cpsdi.selftest import run_selftest
 from cpsdi.sim_cli import sim
-
-EXIT_ERROR = 1
-EXIT_TRANSPORT = 3
-EXIT_TIMEOUT = 4
-EXIT_CARD = 5
-EXIT_PROTOCOL = 6
-EXIT_STATUS_WORD = 7
-"""Exit codes of the reader commands (2 is click's usage error)."""
-
-console = Console()
-err_console = Console(stderr=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -88,65 +78,22 @@ def selftest(url: str, timeout_s: float, as_json: bool) -> None:
     sys.exit(0 if result.ok else 1)
 
 
-def _exit_code(exc: ReaderError) -> int:
-    if isinstance(exc, ReaderTimeoutError):
-        return EXIT_TIMEOUT
-    if isinstance(exc, TransportError):
-        return EXIT_TRANSPORT
-    if isinstance(exc, CardError):
-        return EXIT_CARD
-    if isinstance(exc, (ReaderProtocolError, FramingError)):
-        return EXIT_PROTOCOL
-    if isinstance(exc, StatusWordError):
-        return EXIT_STATUS_WORD
-    return EXIT_ERROR
-
-
-@contextmanager
-def _clean_errors() -> Iterator[None]:
-    """Turn library errors into one red line and an exit code (no traceback)."""
-    try:
-        yield
-    except ReaderError as exc:
-        err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
-        sys.exit(_exit_code(exc))
-    except OSError as exc:  # trace file not writable, ...
-        err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
-        sys.exit(EXIT_ERROR)
-
-
-def _reader_options(func: Any) -> Any:
-    func = click.option(
-        "--trace", "trace", type=click.Path(dir_okay=False, path_type=Path), default=None,
-        help="Write a PIN-redacted JSON-lines trace of frames and APDUs to FILE.",
-    )(func)
-    func = click.option("--no-native", is_flag=True, help="Stay in compat framing (as libccid).")(func)
-    func = click.option(
-        "--link-baud", type=int, default=None, metavar="BAUD",
-        help="Move the link to this rate after opening (cpsdi readers; back to the opening rate at exit).",
-    )(func)
-    func = click.option("--timeout", "timeout_s", default=3.0, show_default=True, help="Seconds per wait (keep-alives restart it).")(func)
-    func = click.option(
-        "--port", "url", envvar="CPSDI_PORT", required=True,
-        help="pyserial URL or device path (env CPSDI_PORT): /dev/ttyACM0, socket://host:port, sim://…",
-    )(func)
-    return func
-
-
-def _hex(data: bytes) -> str:
-    return data.hex(" ").upper()
-
 
 @main.command()
 @_reader_options
+@click.option("--situations", is_flag=True, help="Also read the situations (asks for the PIN).")
+@secret_options()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def info(url: str, timeout_s: float, no_native: bool, link_baud: int | None, trace: Path | None, as_json: bool) -> None:
-    """What the reader reports (GET_INFO) and the link mode negotiated."""
+def info(url: str, timeout_s: float, no_native: bool, link_baud: int | None, trace: Path | None, situations: bool,
+         pin_env: str | None, pin_fd: int | None, as_json: bool) -> None:
+    """The reader (GET_INFO, link mode) and the card of each slot: CPS generation, card number,
+    PIN status, holder; situations and billing data with --situations (PIN)."""
     from cpsdi.reader import Reader
 
+    secrets = SecretSource(pin_fd, {"pin": pin_env}) if situations else None
     with _clean_errors(), Reader.open(url, native=not no_native, trace=trace, timeout_s=timeout_s, link_baud=link_baud) as reader:
         i = reader.info
-        report = {
+        report: dict[str, Any] = {
             "port": url,
             "protocol_version": i.protocol_version,
             "firmware_version": i.firmware_version,
@@ -159,8 +106,15 @@ def info(url: str, timeout_s: float, no_native: bool, link_baud: int | None, tra
             "max_message": reader.link.max_message,
             "apdu_level": [s.apdu_level for s in reader.slots],
         }
+        cards: list[dict[str, Any]] = []
+        for slot in reader.slots:
+            if not slot.status().present:
+                cards.append({"slot": slot.index, "present": False})
+                continue
+            with slot.connect() as connection:
+                cards.append({"slot": slot.index, "present": True} | connection_report(connection, secrets))
         if as_json:
-            click.echo(json.dumps(report))
+            click.echo(json.dumps(report | {"cards": cards}))
             return
         table = Table(title=f"cpsdi reader on {url}", show_header=False)
         for key, value in report.items():
@@ -168,6 +122,13 @@ def info(url: str, timeout_s: float, no_native: bool, link_baud: int | None, tra
                 value = f"0x{i.features:04X}"
             table.add_row(key.replace("_", " "), str(value))
         console.print(table)
+        for entry in cards:
+            if not entry["present"]:
+                console.print(f"[bold]slot {entry['slot']}[/bold]: empty", highlight=False)
+            elif entry.get("cps"):
+                print_card_report(entry["slot"], entry["cps"])
+            else:
+                console.print(f"[bold]slot {entry['slot']}[/bold]: ATR {entry['atr']} — {entry['note']}", highlight=False)
 
 
 @main.command()
@@ -201,12 +162,6 @@ def atr(url: str, timeout_s: float, no_native: bool, link_baud: int | None, trac
                 f"Fi/Di {a.fi}/{a.di}; historical bytes {_hex(a.historical) or '-'}",
                 highlight=False,
             )
-
-
-def _slot(slots: list[Any], index: int) -> Any:
-    if not 0 <= index < len(slots):
-        raise ReaderProtocolError(f"no slot {index}: the reader has {len(slots)} slot(s)")
-    return slots[index]
 
 
 def _parse_apdu(text: str) -> bytes:
@@ -315,6 +270,12 @@ def readers(probe: bool, timeout_s: float, as_json: bool) -> None:
 
 
 main.add_command(sim)
+main.add_command(pin)
+main.add_command(certs)
+main.add_command(sign)
+main.add_command(verify_signature_command)
+main.add_command(demo)
+main.add_command(fw)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

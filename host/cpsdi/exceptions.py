@@ -107,3 +107,36 @@ class StatusWordError(ReaderError):
         if self.command_header:
             text += f" for command {self.command_header.hex(' ').upper()}"
         super().__init__(text)
+
+
+class UpdateError(ReaderError):
+    """Base of the firmware-update errors (signed images, keys, the update channel).
+
+    ``reason`` is a short stable code (``"magic"``, ``"tlv_dup"``, ``"signature"``, ...); for
+    image checks it is the device parser's error name (``cpsdi_fw.mcuboot.ERR_*``) in lower
+    case without the prefix, so host and device report the same reason for the same image.
+    """
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        self.reason = reason
+        super().__init__(message)
+
+
+class ImageFormatError(UpdateError):
+    """A malformed, truncated or over-long image, metadata blob or bundle."""
+
+
+class SignatureRejected(UpdateError):
+    """The image is not authentic: digest mismatch, unknown key or bad signature."""
+
+
+class RollbackRejected(UpdateError):
+    """The image's security counter is below the rollback floor."""
+
+
+class IncompatibleImage(UpdateError):
+    """An authentic image for another board, interpreter (.mpy ABI) or payload type."""
+
+
+class KeyFileError(UpdateError):
+    """A signing-key file that must not be used or written (permissions, location, format)."""

@@ -10,7 +10,8 @@ import pytest
 from click.testing import CliRunner
 from test_link_client_support import FAKES, FakeCard, FakeReader, register_url_handler
 
-from cpsdi.cli import EXIT_CARD, EXIT_PROTOCOL, EXIT_STATUS_WORD, EXIT_TIMEOUT, EXIT_TRANSPORT, main
+from cpsdi.cli import main
+from cpsdi.cli_common import EXIT_CARD, EXIT_PROTOCOL, EXIT_STATUS_WORD, EXIT_TIMEOUT, EXIT_TRANSPORT
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from cpsdi.cps.pin import PinStatus
 from cpsdi.cps.pkcs15 import ODF, KeyEntry, ObjectEntry, parse_cdf, parse_dodf, parse_odf, parse_prkdf
 from cpsdi.cps.tlv import TLVError, find, iter_tlvs
 from cpsdi.reader import CardConnection, Response
-from cpsdi.script import ScriptStep
+from cpsdi.script import ScriptResult, ScriptStep
 from cpsdi.sw import raise_for_sw
 
 __all__ = ["CPSCard", "KeyKind", "HolderData", "READ_MAX"]
@@ -89,6 +89,9 @@ class CPSCard:
         self._dodf: list[ObjectEntry] | None = None
         self._prkdf: list[KeyEntry] | None = None
         self.round_trips = 0  # host-reader round trips made (scripts count once)
+        # Files read in this session: the card's files do not change while it is connected
+        # (this API writes none), so each is read once.
+        self._files: dict[bytes, bytes] = {}
 
     # -- APDUs ---------------------------------------------------------------------------------
 
@@ -108,11 +111,19 @@ class CPSCard:
 
     def _run(self, ins: int, p1: int, p2: int, data: bytes = b"", le: int | None = None,
              cla: int | None = None) -> Response:
-        """Send one APDU and raise the status-word exception of an error (header only in it)."""
+        """Send one APDU and raise the status-word exception of an error (header only in it):
+        PinRequired for 6982 (the holder PIN is not verified), StatusWordError otherwise."""
         apdu = self._apdu(ins, p1, p2, data, le, cla)
         response = self._transmit(apdu)
+        if response.sw == 0x6982:
+            raise PinRequired(f"{apdu[:4].hex(' ').upper()}: verify the holder PIN first", response.sw)
         raise_for_sw(response.sw, apdu[:4])
         return response
+
+    def _script(self, steps: list[ScriptStep]) -> ScriptResult:
+        """Run an APDU script (one host round trip, see `CardConnection.run_script`)."""
+        self.round_trips += 1
+        return self.connection.run_script(steps)
 
     def _chained(self, ins: int, p1: int, p2: int, data: bytes, le: int | None, chunk: int = 0xF0) -> Response:
         """ISO 7816-4 §5.3.3 command chaining: CLA bit 0x10 on every command but the last."""
@@ -129,15 +140,18 @@ class CPSCard:
     def read_file(self, path: bytes) -> bytes:
         """A whole transparent EF in one APDU script (one host round trip for files up to
         ``READ_AHEAD`` x 231 bytes): SELECT with its FCP (for the size), then READ BINARY of
-        231-byte pieces; the script stops at the first status other than 9000 (past the end)."""
+        231-byte pieces; the script stops at the first status other than 9000 (past the end).
+        Read once per session (cached)."""
         if path[:2] != MF:
             raise ValueError("CPS paths start with 3F00 (cps-cards.md §7.1)")
+        cached = self._files.get(bytes(path))
+        if cached is not None:
+            return cached
         select = self._apdu(0xA4, 0x09, 0x04, path, le=0)
         steps = [ScriptStep(select)]
         steps += [ScriptStep(self._apdu(0xB0, off >> 8, off & 0xFF, le=READ_MAX))
                   for off in range(0, READ_AHEAD * READ_MAX, READ_MAX)]
-        self.round_trips += 1
-        result = self.connection.run_script(steps)
+        result = self._script(steps)
         fcp = result.responses[0]
         raise_for_sw(fcp.sw, select[:4])
         size = _fcp_size(fcp.data)
@@ -155,6 +169,7 @@ class CPSCard:
             out += self._run(0xB0, len(out) >> 8, len(out) & 0xFF, le=n).data
         if len(out) != size:
             raise CardDataError(f"{path.hex().upper()}: read {len(out)} bytes, the FCP says {size}")
+        self._files[bytes(path)] = bytes(out)
         return bytes(out)
 
     # -- identity ------------------------------------------------------------------------------
@@ -279,11 +294,17 @@ class CPSCard:
 
     @staticmethod
     def _pin_answer(sw: int, what: str, blocked_for_good: bool = False) -> None:
-        """Raise the PIN exception of a VERIFY/CHANGE/RESET status word (nothing on 9000)."""
+        """Raise the PIN exception of a VERIFY/CHANGE/RESET status word (nothing on 9000):
+        ``63Cx`` WrongPin(x); ``63C0`` (the last try was wrong) and ``69 83`` PinBlocked, or
+        CardBlocked when ``blocked_for_good`` (the unblock code, or no unblock left)."""
         if sw == 0x9000:
             return
-        if sw & 0xFFF0 == 0x63C0:
+        if sw & 0xFFF0 == 0x63C0 and sw != 0x63C0:
             raise WrongPin(sw & 0x0F, sw, what)
+        if sw == 0x63C0:  # wrong on the last try: the code is blocked from now on
+            if blocked_for_good:
+                raise CardBlocked(f"wrong {what} on the last try: the card cannot be unblocked any more", sw)
+            raise PinBlocked(f"wrong {what} on the last try: the {what} is blocked", sw)
         if sw == 0x6983:
             if blocked_for_good:
                 raise CardBlocked(f"the {what} is blocked: the card cannot be unblocked any more", sw)

@@ -58,9 +58,7 @@ class CPS3Card(CPSCard):
         """VERIFY CHV1: WrongPin(tries_left), PinBlocked, or CardBlocked when no unblock is left."""
         value = pin_bytes(pin)
         response = self._transmit(self._apdu(0x20, 0x00, CHV_HOLDER, value))
-        if response.sw == 0x6983:
-            self._pin_answer(response.sw, "PIN", self._unblock_exhausted())
-        self._pin_answer(response.sw, "PIN")
+        self._pin_answer(response.sw, "PIN", response.sw in (0x63C0, 0x6983) and self._unblock_exhausted())
 
     def _unblock_exhausted(self) -> bool:
         try:
@@ -72,7 +70,8 @@ class CPS3Card(CPSCard):
     def change_pin(self, old_pin: str | bytes, new_pin: str | bytes) -> None:
         """CHANGE REFERENCE DATA ``00 24 00 01`` with old ‖ new (CHV1 change SCB = always)."""
         data = pin_bytes(old_pin, "current PIN") + pin_bytes(new_pin, "new PIN")
-        self._pin_answer(self._transmit(self._apdu(0x24, 0x00, CHV_HOLDER, data)).sw, "PIN")
+        sw = self._transmit(self._apdu(0x24, 0x00, CHV_HOLDER, data)).sw
+        self._pin_answer(sw, "PIN", sw in (0x63C0, 0x6983) and self._unblock_exhausted())
 
     def unblock_pin(self, unblock_code: str | bytes, new_pin: str | bytes) -> None:
         """VERIFY CHV2 (the unblock code, one of its 100 uses), then RESET RETRY COUNTER

@@ -11,6 +11,7 @@ from cpsdi.cps.errors import CardDataError, OperationNotSupported
 from cpsdi.cps.pin import UNBLOCK_CODE_LENGTHS, PinStatus, pin_bytes
 from cpsdi.cps.rsa import digest_info, pad_type1, unpad_type2
 from cpsdi.reader import CardConnection, Response
+from cpsdi.script import ScriptResult, ScriptStep
 from cpsdi.sw import raise_for_sw
 
 __all__ = ["CPS4Card", "CHIPDOC_AID"]
@@ -61,6 +62,16 @@ class CPS4Card(CPSCard):
             response = super()._transmit(apdu)
         return response
 
+    def _script(self, steps: list[ScriptStep]) -> ScriptResult:
+        """A file-read script: recover channel 1 when its first command (the SELECT) gets
+        ``69 85``, as `_transmit` does for single commands, and run it again."""
+        result = super()._script(steps)
+        if result.responses and result.responses[0].sw == 0x6985 and steps[0].apdu[0] & 0x03 == 0x01:
+            self._recover()
+            self._verified = False
+            result = super()._script(steps)
+        return result
+
     # -- PIN (§7.4) ----------------------------------------------------------------------------
 
     def pin_status(self) -> PinStatus:
@@ -84,7 +95,7 @@ class CPS4Card(CPSCard):
     def verify_pin(self, pin: str | bytes) -> None:
         """VERIFY ``01 20 00 01``: WrongPin(tries_left), PinBlocked, or CardBlocked."""
         sw = self._transmit(self._apdu(0x20, 0x00, PIN_HOLDER, pin_bytes(pin))).sw
-        if sw == 0x6983:
+        if sw in (0x63C0, 0x6983):
             self._pin_answer(sw, "PIN", self._unblock_left() == 0)
         self._pin_answer(sw, "PIN")
         self._verified = True

@@ -18,6 +18,7 @@ __all__ = [
     "PinBlocked",
     "CardBlocked",
     "PinRequired",
+    "InvalidPinFormat",
 ]
 
 
@@ -46,10 +47,13 @@ class PinError(CPSError):
 
 
 class WrongPin(PinError):
-    """The code was wrong; ``tries_left`` more attempts before it blocks."""
+    """The code was wrong; ``tries_left`` (at least 1) more attempts before it blocks; ``what``
+    says which code: ``"PIN"`` or ``"unblock code"``. A wrong last try raises `PinBlocked` or
+    `CardBlocked` instead (SW ``63C0``)."""
 
     def __init__(self, tries_left: int, sw: int, what: str = "PIN") -> None:
         self.tries_left = tries_left
+        self.what = what
         super().__init__(f"wrong {what}: {tries_left} tr{'y' if tries_left == 1 else 'ies'} left", sw)
 
 
@@ -63,3 +67,8 @@ class CardBlocked(PinError):
 
 class PinRequired(PinError):
     """The operation needs the holder PIN verified first (`CPSCard.verify_pin`)."""
+
+
+class InvalidPinFormat(CPSError, ValueError):
+    """A PIN or unblock code that is not 4..8 (8 for the unblock code) decimal digits; refused
+    before anything reaches the card (the message never contains the value)."""

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cpsdi.cps.errors import InvalidPinFormat
+
 __all__ = ["PinStatus", "pin_bytes", "HOLDER_PIN_LENGTHS", "UNBLOCK_CODE_LENGTHS"]
 
 HOLDER_PIN_LENGTHS = range(4, 9)  # test cards: 4 digits (FACT A15); AODF min 4 / max 8 (GUESS)
@@ -13,12 +15,12 @@ UNBLOCK_CODE_LENGTHS = range(8, 9)  # test cards: 8 digits (FACT A15, I2217)
 
 
 def pin_bytes(value: str | bytes | bytearray, what: str = "PIN", lengths: range = HOLDER_PIN_LENGTHS) -> bytes:
-    """The card form of a code, or ValueError (whose text never contains the code)."""
+    """The card form of a code, or InvalidPinFormat (a ValueError whose text never contains the code)."""
     raw = value.encode("ascii", "replace") if isinstance(value, str) else bytes(value)
     if not raw.isdigit():
-        raise ValueError(f"the {what} must be decimal digits")
+        raise InvalidPinFormat(f"the {what} must be decimal digits")
     if len(raw) not in lengths:
-        raise ValueError(f"the {what} must have {lengths.start} to {lengths.stop - 1} digits")
+        raise InvalidPinFormat(f"the {what} must have {lengths.start} to {lengths.stop - 1} digits")
     return raw
 
 
