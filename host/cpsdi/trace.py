@@ -12,9 +12,10 @@ object per line:
 ``t`` is ``time.monotonic()`` seconds since the trace was opened.
 
 **PIN redaction — always on, not configurable.** The data field of every command APDU with
-INS ``20`` (VERIFY), ``24`` (CHANGE REFERENCE DATA) or ``2C`` (RESET RETRY COUNTER) is shown as
-``**`` bytes, whatever the class byte (command chaining and secure messaging keep the INS in
-every chunk, so every chunk is caught); so is the data of ENVELOPE (``C2``/``C3``: it may carry
+INS ``20``/``21`` (VERIFY), ``24``/``25`` (CHANGE REFERENCE DATA), ``26``/``28`` (DISABLE/ENABLE
+VERIFICATION REQUIREMENT) or ``2C``/``2D`` (RESET RETRY COUNTER) is shown as ``**`` bytes,
+whatever the class byte (command chaining and secure messaging keep the INS in every chunk, so
+every chunk is caught); so is the data of ENVELOPE (``C2``/``C3``: it may carry
 any of those, in fragments), of every ``PC_to_RDR_Secure`` (PIN-pad) message and of the vendor
 ``RUN_SCRIPT`` Escape (``CD 20``: APDU lists). In frames the same rule applies to the CCID
 message inside, in both directions (a compat-mode echo repeats the command), and the frame's
@@ -35,8 +36,10 @@ from cpsdi_proto import ccid as wire
 from cpsdi_proto.escape import CMD_RUN_SCRIPT, VENDOR_CLASS
 from cpsdi_proto.gempc import MESSAGE_OFFSET
 
-PIN_INS = frozenset({0x20, 0x24, 0x2C})
-"""VERIFY, CHANGE REFERENCE DATA, RESET RETRY COUNTER (ISO/IEC 7816-4 §11.5.6–11.5.10)."""
+PIN_INS = frozenset({0x20, 0x21, 0x24, 0x25, 0x26, 0x28, 0x2C, 0x2D})
+"""Commands whose data may be verification data (ISO/IEC 7816-4:2014 §11.5.6–11.5.10): VERIFY
+20/21, CHANGE REFERENCE DATA 24/25, DISABLE / ENABLE VERIFICATION REQUIREMENT 26 / 28, RESET
+RETRY COUNTER 2C/2D (odd INS: the same data in BER-TLV data objects)."""
 ENVELOPE_INS = frozenset({0xC2, 0xC3})
 REDACTED = "**"
 

@@ -33,7 +33,7 @@ def read_tlv(data: bytes, pos: int = 0) -> tuple[bytes, bytes, int]:
             pos += 1
             if not more:
                 break
-            if pos - start > 4:
+            if pos - start >= 4:  # a fifth byte would follow
                 raise TLVError("tag longer than 4 bytes")
     tag = bytes(data[start:pos])
     if pos >= len(data):
