@@ -73,6 +73,9 @@ POWER_ON_TIMEOUT_S = 10.0
 """IccPowerOn waits longer (activation, PPS, voltage fallback); keep-alives restart it anyway."""
 APDU_LEVEL_ESCAPE = b"\x1f\x02"
 POLL_INTERVAL_S = 0.4
+NOTIFY_LATENCY_S = 0.3
+"""A card-movement notification may describe a change a slot poll saw up to this long before
+(the firmware scans presence every 50 ms and notifies between frames)."""
 """GetSlotStatus polling period of an event subscription (pcscd's PCSCLITE_STATUS_POLL_RATE)."""
 
 
@@ -492,6 +495,7 @@ class EventSubscription:
     poll_interval_s: float = POLL_INTERVAL_S
     _queue: deque[SlotEvent] = field(default_factory=deque)
     _known: dict[int, bool] = field(default_factory=dict)
+    _polled_at: dict[int, float] = field(default_factory=dict)
     _next_poll: float = 0.0
     closed: bool = False
 
@@ -512,8 +516,12 @@ class EventSubscription:
         self._known[slot] = present
         if before is None and not changed:
             return  # first observation: a state, not an event
+        if source == "poll":
+            self._polled_at[slot] = time.monotonic()
         if before != present or changed:
             if changed and before == present:
+                if time.monotonic() - self._polled_at.get(slot, 0.0) < NOTIFY_LATENCY_S:
+                    return  # a notification of the change the last poll already saw
                 # removed and re-inserted (or the reverse) between two looks
                 self._queue.append(SlotEvent(slot, not present, source))
             self._queue.append(SlotEvent(slot, present, source))
@@ -641,6 +649,8 @@ class Reader:
         """A new event subscription (use as a context manager)."""
         sub = EventSubscription(self, poll_interval_s)
         self._subscriptions.append(sub)
+        sub._poll()  # the baseline: changes after this call are events
+        sub._next_poll = time.monotonic() + poll_interval_s
         return sub
 
     def event_log(self) -> list[Event]:

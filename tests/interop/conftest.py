@@ -22,7 +22,8 @@ import pytest
 
 from _pcscd_stack import PcscStack, StackConfig, StackFactory, pyscard_skip_reason, skip_reason
 
-TOOL_PACKAGES = {"pcsc_scan": "pcsc-tools", "scriptor": "pcsc-tools", "opensc-tool": "opensc"}
+TOOL_PACKAGES = {"pcsc_scan": "pcsc-tools", "scriptor": "pcsc-tools", "opensc-tool": "opensc",
+                 "pkcs15-tool": "opensc", "iasecc-tool": "opensc", "pkcs11-tool": "opensc"}
 
 
 @pytest.fixture(scope="session")

@@ -228,11 +228,13 @@ def test_ef_dir_and_sfi_reads() -> None:
     ef_dir = read_file(app, H("3F00 2F00"))
     assert len(ef_dir) == 0x65
     templates = parse_tlvs(ef_dir)
-    assert [dict(parse_tlvs(v))[b"\x50"] for _, v in templates] == [b"CPX IAS", b"CPX IAS CL"]
+    # CL first (INFERENCE from OpenSC's reordering, cps3.EF_DIR_CONTENT)
+    assert [dict(parse_tlvs(v))[b"\x50"] for _, v in templates] == [b"CPX IAS CL", b"CPX IAS"]
     assert sw(app, "00 A4 00 0C 02 3F 00") == 0x9000
     assert run(app, "00 B0 9C 00 0C") == (SERIAL, 0x9000)  # SFI 1C as OpenSC reads it
     assert run(app, "00 B0 9C 00 C0") == (SERIAL, 0x6282)
-    assert sw(app, "00 B0 00 00 E8") == 0x6700  # above the 0xE7 limit
+    # above the 0xE7 limit: served like Le = 00 (at most E7 bytes; the T=0 layer answers 6C xx)
+    assert run(app, "00 B0 00 00 E8") == (SERIAL, 0x9000)
     assert run(app, "00 B0 00 00 00") == (SERIAL, 0x9000)
     assert sw(app, "00 B0 00 0C 01") == 0x6B00
     assert sw(app, "00 B0 9B 00 01") == 0x6A82
@@ -244,7 +246,7 @@ def test_pkcs15_quirky_and_clean() -> None:
     assert b"Code porteur de la carte CPX" in aodf_q
     first_q = parse_tlvs(parse_tlvs(parse_tlvs(aodf_q)[0][1])[0][1])
     first_c = parse_tlvs(parse_tlvs(parse_tlvs(aodf_c)[0][1])[0][1])
-    assert first_q[1] == (b"\x03", b"\x06")  # 03 01 06: unused bits, no content (FACT I2224)
+    assert first_q[1] == (b"\x03", b"\x08")  # 03 01 08 (FACT I2224 hexdump of a real AODF)
     assert first_c[1] == (b"\x03", b"\x06\xC0")
     assert first_q[2] == first_c[2] == (b"\x04", b"\x02")  # unblocked with auth object 02
     prkdf_q, prkdf_c = read_file(quirky, H("3F00 0001 7002")), read_file(clean, H("3F00 0001 7002"))
@@ -293,7 +295,8 @@ def test_key_sdos_and_public_key() -> None:
     assert sw(app, get_key_docp) == 0x6A88  # keys: DF 0001 current
     assert sw(app, "00 A4 09 0C 04 3F 00 00 01") == 0x9000
     data, status = run(app, get_key_docp)
-    assert status == 0x9000 and data.startswith(H("70 12 BF 90 02 0E A0 0C 80 02 08 00"))
+    # size in bytes (0x0100, INFERENCE from OpenSC), then the key's ACL (AM 78: CDS/IA/DEC/GEN)
+    assert (data, status) == (H("70 13 BF 90 02 0F A0 0D 80 02 01 00 A1 07 8C 05 78 FF 11 11 FF"), 0x9000)
     data, status = run(app, "00 CB 3F FF 0B 4D 09 70 07 BF A0 02 03 7F 49 80")
     assert status == 0x9000
     pub = public_key_of(key_and_cert("CPS3 auth")[1]).public_numbers()
@@ -317,5 +320,47 @@ def test_misc_status_words() -> None:
     assert status == 0x9000 and len(data) == 8 and run(app, "00 84 00 00 08")[0] != data
     assert sw(app, "00 84 00 00 10") == 0x6700
     data, status = run(app, "00 A4 04 04 0D E8 28 BD 08 0F 80 25 00 00 01 FF 00 10")
-    assert (data, status) == (H("62 19 82 01 38 83 02 00 01 84 0D E8 28 BD 08 0F 80 25 00 00 01 FF 00 10"
-                                " 8A 01 05"), 0x9000)  # DF FCP: GUESS layout
+    assert (data, status) == (H("62 2D 82 01 38 83 02 00 01 84 0D E8 28 BD 08 0F 80 25 00 00 01 FF 00 10"
+                                " A1 12 8C 07 7B 45 FF FF FF 45 FF 9C 07 7B FF FF FF FF FF FF"
+                                " 8A 01 05"), 0x9000)  # DF FCP: GUESS layout, ACLs as OpenSC needs them
+
+
+def test_opensc_interop_behaviour() -> None:
+    """What OpenSC 0.23's iasecc driver needs (docs/virtual-cards.md "OpenSC"): DF FCPs with an
+    ACL template, FID 3F00 with P1 = 02 selects the MF, an explicit Le above 0xE7 is served
+    like Le = 00, an empty EF reads as 6282, the real CDF flags quirk ``03 02 08 00``."""
+    auth_key, auth_cert = key_and_cert("CPS3 auth")
+    sign_key, sign_cert = key_and_cert("CPS3 sign")
+    app = CPS3Application(serial=SERIAL, auth_key=auth_key, sign_key=sign_key, auth_cert=auth_cert,
+                          sign_cert=sign_cert, pin=b"1234", unblock_code=b"12345678",
+                          data_objects={"CPS_DATA": b""})
+    # DF FCPs (MF, 0001, 0002) carry A1 { 8C, 9C }: iasecc_process_fci fails without them
+    for path in ("3F00", "3F00 0001", "3F00 0002"):
+        data, status = run(app, "00 A4 09 04 " + "%02X " % len(H(path)) + path)
+        assert status == 0x9000
+        assert H("A1 12 8C 07 7B 45 FF FF FF 45 FF 9C 07 7B FF FF FF FF FF FF") in data
+    # from DF 0001, `00 A4 02 04 02 3F 00` (OpenSC before reading the CHV1 policy) -> MF
+    assert sw(app, "00 A4 09 0C 04 3F 00 00 01") == 0x9000
+    data, status = run(app, "00 A4 02 04 02 3F 00")
+    assert status == 0x9000 and data.startswith(H("62 28 82 01 38 83 02 3F 00 84 08 80 25 00 00 01 FF 01 00"))
+    assert run(app, "00 CB 3F FF 0A 4D 08 70 06 BF 81 01 02 A0 80")[1] == 0x9000  # CHV SDOs: MF current
+    assert sw(app, "00 A4 01 0C 02 3F 00") == 0x9000
+    assert sw(app, "00 A4 02 0C 02 2F 00") == 0x9000 and sw(app, "00 A4 02 0C 02 D0 10") == 0x6A82
+    # READ BINARY: Le F2 > E7 -> at most E7 bytes (a T=0 card says 6C E7); empty EF -> 6282
+    cert = key_and_cert("CPS3 sign")[1]
+    assert sw(app, "00 A4 09 0C 06 3F 00 00 01 C0 01") == 0x9000
+    data, status = run(app, "00 B0 00 00 F2")
+    assert (data, status) == (cert[:0xE7], 0x9000)
+    assert sw(app, "00 A4 09 0C 06 3F 00 00 01 D1 00") == 0x9000  # CPS_DATA, empty
+    assert run(app, "00 B0 00 00 00") == (b"", 0x6282)
+    assert sw(app, "00 B0 00 01 00") == 0x6B00
+    # PKCS#15 quirks with the bytes of a real card (FACT I2224): AODF 03 01 08, CDF 03 02 08 00
+    cdf = read_file(app, H("3F00 0001 7005"))
+    first = parse_tlvs(parse_tlvs(parse_tlvs(cdf)[0][1])[0][1])
+    assert first[1] == (b"\x03", b"\x08\x00")
+    # EF.DIR lists the CL application first (INFERENCE: OpenSC then binds the contact one)
+    assert read_file(app, H("3F00 2F00"))[:6] == H("61 32 4F 0D E8 28")
+    # MSE SET CT with TokenInfo's RSA-PKCS algRef 02, as OpenSC sends it before PSO DECIPHER
+    assert sw(app, "00 A4 09 0C 04 3F 00 00 01") == 0x9000
+    assert sw(app, "00 22 41 B8 06 84 01 82 80 01 02") == 0x9000
+    assert sw(app, "00 22 41 B8 06 84 01 82 80 01 12") == 0x6A80

@@ -10,7 +10,7 @@ from collections import deque
 
 from cpsdi_fw.hal import HostPort
 
-FIFO_BYTES = 64  # what a UART's receive FIFO would hold: the pacing credit never exceeds it
+TX_CHUNK = 16  # bytes handed to the pty at once (1.5 ms at 115 200 bd: the pacing granularity)
 
 
 def bits_per_char(stop_bits: int = 2) -> int:
@@ -23,32 +23,60 @@ def bits_per_char(stop_bits: int = 2) -> int:
 LINE_RATES = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
 
 
-class _Pacer:
-    """Token bucket releasing bytes at ``baud / bits`` per second (0 baud: unpaced)."""
+class _Line:
+    """One direction of a serial line: each byte takes ``bits / baud`` seconds and bytes queue
+    behind each other (no burst beyond the line rate, even after a silence). 0 baud: unpaced.
+
+    ``queue(n)`` puts n bytes on the line now and returns when the last one has arrived;
+    ``arrived(now)`` counts the queued bytes fully received by ``now``; ``take(n)`` removes
+    the first n of them.
+    """
 
     def __init__(self, baud: int, bits: int) -> None:
-        self.rate = baud / bits if baud else 0.0
-        self.credit = float(FIFO_BYTES)
-        self.last = time.monotonic()
+        self.char_s = bits / baud if baud else 0.0
+        self.free_at = 0.0  # when the line has sent everything queued
+        self._segments: deque[list[float]] = deque()  # [start time, byte count], oldest first
 
-    def available(self) -> int:
-        if not self.rate:
-            return 1 << 30
-        now = time.monotonic()
-        self.credit = min(float(FIFO_BYTES), self.credit + (now - self.last) * self.rate)
-        self.last = now
-        return int(self.credit)
+    def queue(self, n: int, now: float) -> float:
+        start = max(now, self.free_at)
+        self.free_at = start + n * self.char_s
+        if n:
+            self._segments.append([start, float(n)])
+        return self.free_at
+
+    def arrived(self, now: float) -> int:
+        if not self.char_s:
+            return sum(int(seg[1]) for seg in self._segments)
+        total = 0
+        for start, count in self._segments:
+            done = min(int(count), int((now - start) / self.char_s + 1e-9))
+            if done <= 0:
+                break
+            total += done
+            if done < count:
+                break
+        return total
+
+    def next_arrival(self, now: float) -> float:
+        """Seconds until one more queued byte has arrived (0 if none is queued)."""
+        if not self._segments:
+            return 0.0
+        have = self.arrived(now)
+        for start, count in self._segments:
+            if have < count:
+                return max(0.0, start + (have + 1) * self.char_s - now)
+            have -= int(count)
+        return 0.0
 
     def take(self, n: int) -> None:
-        if self.rate:
-            self.credit -= n
-
-    def delay_for(self, n: int) -> float:
-        """Seconds until ``n`` bytes of credit are there."""
-        if not self.rate:
-            return 0.0
-        missing = n - self.credit
-        return missing / self.rate if missing > 0 else 0.0
+        while n > 0 and self._segments:
+            seg = self._segments[0]
+            k = min(n, int(seg[1]))
+            seg[0] += k * self.char_s
+            seg[1] -= k
+            n -= k
+            if seg[1] <= 0:
+                self._segments.popleft()
 
 
 class FdHostPort(HostPort):
@@ -58,8 +86,8 @@ class FdHostPort(HostPort):
         self.fd = fd
         self.baud = baud
         self.stop_bits = stop_bits
-        self._rx_pacer = _Pacer(baud, bits_per_char(stop_bits))
-        self._tx_pacer = _Pacer(baud, bits_per_char(stop_bits))
+        self._rx_line = _Line(baud, bits_per_char(stop_bits))
+        self._tx_line = _Line(baud, bits_per_char(stop_bits))
         self._pending = bytearray()
         self.bytes_in = 0
         self.bytes_out = 0
@@ -82,16 +110,17 @@ class FdHostPort(HostPort):
             return
         except OSError:  # EIO: the pty's other end is closed; the host will come back
             return
+        self._rx_line.queue(len(chunk), time.monotonic())  # they arrive at the line rate from now
         self._pending += chunk
 
     def read_into(self, buf: bytearray | memoryview, start: int, count: int) -> int:
         self._fill()
-        n = min(count, len(self._pending), self._rx_pacer.available())
+        n = min(count, len(self._pending), self._rx_line.arrived(time.monotonic()))
         if n <= 0:
             return 0
         buf[start : start + n] = self._pending[:n]
         del self._pending[:n]
-        self._rx_pacer.take(n)
+        self._rx_line.take(n)
         self.bytes_in += n
         return n
 
@@ -100,22 +129,24 @@ class FdHostPort(HostPort):
         while len(view):
             if self.fd is None:
                 return
-            step = min(len(view), FIFO_BYTES)
-            self._tx_pacer.available()
-            wait = self._tx_pacer.delay_for(step)
-            if wait:
+            step = min(len(view), TX_CHUNK)
+            now = time.monotonic()
+            wait = self._tx_line.queue(step, now) - now  # the chunk's last byte leaves the UART then
+            if wait > 0:
                 time.sleep(wait)
-                self._tx_pacer.available()
-            try:
-                n = os.write(self.fd, view[:step])
-            except BlockingIOError:
-                select.select([], [self.fd], [], 0.05)
-                continue
-            except OSError:  # the host side went away: drop, as a UART would
-                return
-            self._tx_pacer.take(n)
-            self.bytes_out += n
-            view = view[n:]
+            self._tx_line.take(step)
+            chunk = view[:step]
+            while len(chunk):
+                try:
+                    n = os.write(self.fd, chunk)
+                except BlockingIOError:
+                    select.select([], [self.fd], [], 0.05)
+                    continue
+                except OSError:  # the host side went away: drop, as a UART would
+                    return
+                self.bytes_out += n
+                chunk = chunk[n:]
+            view = view[step:]
 
     def ticks_ms(self) -> int:
         return (time.monotonic_ns() // 1_000_000) & 0x3FFFFFFF
@@ -128,14 +159,22 @@ class FdHostPort(HostPort):
         # write() paces synchronously: every byte written so far is already "on the wire"
         self.baud = baud
         self.stop_bits = stop_bits
-        self._rx_pacer = _Pacer(baud, bits_per_char(stop_bits))
-        self._tx_pacer = _Pacer(baud, bits_per_char(stop_bits))
+        self._rx_line = _Line(baud, bits_per_char(stop_bits))
+        self._tx_line = _Line(baud, bits_per_char(stop_bits))
+
+    def rx_wait_s(self) -> float:
+        """Seconds until the next host byte read from the descriptor arrives on the simulated
+        line (0 when one already has), or 1 when none is pending."""
+        if not self._pending:
+            return 1.0
+        return self._rx_line.next_arrival(time.monotonic())
 
     def wait_ms(self, ms: int) -> None:
-        if self._pending and self._rx_pacer.available():
-            return
         if self._pending:
-            time.sleep(min(ms / 1000, self._rx_pacer.delay_for(1) or 0.001))
+            now = time.monotonic()
+            if self._rx_line.arrived(now):
+                return
+            time.sleep(min(ms / 1000, self._rx_line.next_arrival(now) or 0.0005))
             return
         if self.fd is None:
             time.sleep(ms / 1000)

@@ -64,11 +64,25 @@ def _app_template(aid: bytes, label: bytes, path: bytes, ddo_aid: bytes) -> byte
 # FACT §5.3: two applications 'CPX IAS' / 'CPX IAS CL', each DDO showing 4F 0D …FF 00 10 as printed.
 # INFERENCE: with a 51 path each, the two templates fill exactly the 0x65 bytes of the FCP (§5.1).
 # GUESS: the tag order inside the templates.
-EF_DIR_CONTENT = _app_template(CPX_IAS_AID, b"CPX IAS", b"\x3F\x00\x00\x01", CPX_IAS_AID) + _app_template(
-    CPX_IAS_CL_AID, b"CPX IAS CL", b"\x3F\x00\x00\x02", CPX_IAS_AID
+# INFERENCE (order, OpenSC interop): the CL template comes first. OpenSC's sc_enum_apps moves
+# the applications of its table (both CPx AIDs are in it) "to the head" by swapping, which
+# reverses two known entries: a card listing CL first ends up as ['CPX IAS', 'CPX IAS CL'] --
+# the order `iasecc-tool --list-applications` printed for a real CPS3 (FACT §5.3) -- and
+# sc_pkcs15_bind then binds app[0] = the contact application (3F00/0001), as pkcs15-tool did
+# on real CPS3s (FACT I2267: CPS_PRIV_SIG/AUT of the contact AID). Listed contact-first,
+# OpenSC would bind the empty CL DF 0002 instead.
+EF_DIR_CONTENT = _app_template(CPX_IAS_CL_AID, b"CPX IAS CL", b"\x3F\x00\x00\x02", CPX_IAS_AID) + _app_template(
+    CPX_IAS_AID, b"CPX IAS", b"\x3F\x00\x00\x01", CPX_IAS_AID
 )
 
 ACL_DIR_ATR = bytes.fromhex("7B 45 FF FF FF 45 00")  # FACT §5.1 (2F00, 2F01 contact)
+# DF security attributes (FCP tag A1). INFERENCE: a real CPx DF FCP carries them -- OpenSC's
+# iasecc_process_fci fails with "ACLs tag missing" on an FCP without 8C, yet opensc-explorer
+# `cd 0001` and pkcs15-tool work on real CPS3s (FACT §5.5, I2224/I2267). GUESS: the values
+# (AM 7B in OpenSC's DF order DELETE, TERMINATE, ACTIVATE, DEACTIVATE, CREATE: DELETE and
+# CREATE under SM with SE#5 like the admin rights of 2F00/2F01, the rest never; contactless never).
+ACL_DF = bytes.fromhex("7B 45 FF FF FF 45 FF")
+ACL_DF_CL = bytes.fromhex("7B FF FF FF FF FF FF")
 # GUESS: SE#1 holds the user authentication by CHV1 (SCB 0x11); SCB 0x13 (SE#3 = CHV2) is FACT §6.1.
 SCB_CHV1 = 0x11
 SCB_CHV2 = 0x13
@@ -81,11 +95,23 @@ KEY_REF_AUTH = 0x82  # FACT §6.1 CPS_PRIV_AUT
 ALG_SHA1, ALG_SHA256 = 0x10, 0x40
 ALG_RSA_SHA1, ALG_RSA_SHA256 = 0x12, 0x42
 ALG_RSA_PKCS1 = 0x02
-ALG_RSA_DECIPHER = (0x0A, 0x1A)
+# GUESS: MSE SET CT also takes 0x02, the algRef of TokenInfo's RSA-PKCS entry (ref 5: compute
+# signature + decipher with one algRef, §5.5; its value is itself a GUESS). OpenSC takes every
+# MSE algorithm byte from TokenInfo (§6.4) and sends `00 22 41 B8 06 84 01 82 80 01 02`
+# before a PSO DECIPHER; 0x0A / 0x1A alone made pkcs11-tool --decrypt fail (6A80).
+ALG_RSA_DECIPHER = (0x0A, 0x1A, ALG_RSA_PKCS1)
 
 CHV1_ACL = bytes.fromhex("F3 00 00 13 FF 00")  # FACT §6.2
 CHV2_ACL = bytes.fromhex("F3 FF 00 FF FF 00")  # FACT §6.2
-KEY_DOCP_ACL = bytes((0x38, SCB_CHV1, SCB_CHV1, SCB_CHV1))  # GUESS: AM + SCBs of the key SDOs
+# Key SDO DOCP ACLs (AM + SCBs). GUESS (values not public), laid out in OpenSC's RSA-private
+# order (iasecc-sdo.c: AM bit 40 PSO CDS, 20 INTERNAL AUTHENTICATE, 10 PSO DECIPHER, 08
+# GENERATE) so that they say what the PrKDF rules say (FACT §5.5: CPS_PRIV_SIG pso_cds:01,
+# CPS_PRIV_AUT pso_decrypt:01 + int_auth:01), CHV1 as SE#1 user authentication. The earlier
+# GUESS (38 11 11 11: no CDS bit) made OpenSC refuse to sign ("PSO_DST not allowed for this key").
+KEY_DOCP_ACLS = {
+    0x81: bytes((0x78, SCB_CHV1, 0xFF, 0xFF, 0xFF)),
+    0x82: bytes((0x78, 0xFF, SCB_CHV1, SCB_CHV1, 0xFF)),
+}
 
 FID_ODF, FID_TOKEN_INFO = 0x5031, 0x5032  # FACT §4.2
 FID_AODF, FID_CDF = 0x7001, 0x7005  # FACT §4.2
@@ -94,8 +120,15 @@ FID_CERT_SIGN, FID_CERT_AUTH = 0xC001, 0xC002  # GUESS
 APP_PATH = b"\x3F\x00\x00\x01"
 
 # FACT §7.1: P2 = 04 (FCP) / 0C (nothing); P2 = 00 -> 6A86 except the root AID (90 00, no FCP);
-# READ BINARY up to 0xE7 bytes (FACT §7.9).
-CPS3_SELECT_RULES = SelectRules(silent_names=frozenset({ROOT_AID}), read_binary_max=0xE7)
+# READ BINARY up to 0xE7 bytes (FACT §7.9). INFERENCE: the root AID answers no FCP with P2 = 04
+# either -- OpenSC (which works with real CPx cards, #2217) selects it with P2 = 04 and
+# fabricates a DF FCP when none comes back (iasecc_emulate_fcp, §7.1); an FCP without the A1
+# ACL template would make its iasecc_process_fci fail ("ACLs tag missing").
+# INFERENCE (mf_fid_child_p1): OpenSC's iasecc driver selects the MF with `00 A4 02 04 02 3F 00`
+# (P1 = 02, FID 3F00, the DF 0001 current) before reading the CHV1 policy on every PIN VERIFY,
+# and PIN login works with OpenSC on real CPS3 test cards (FACT §6.1, I2217): the CPx takes
+# FID 3F00 as the MF whatever P1 (00/01/02) says.
+CPS3_SELECT_RULES = SelectRules(silent_names=frozenset({ROOT_AID}), read_binary_max=0xE7, mf_fid_child_p1=True)
 
 # GUESS: where the data objects live (only D120..D12F for situations is FACT, A3).
 _DATA_OBJECT_FIDS = {
@@ -274,15 +307,15 @@ class CPS3Application:
     def _build_files(
         self, pan: bytes, auth_cert: bytes, sign_cert: bytes, data_objects: Mapping[str, bytes], actua: bytes | None
     ) -> DF:
-        mf = DF(0x3F00, ROOT_AID)
+        mf = DF(0x3F00, ROOT_AID, acl=ACL_DF, acl_cl=ACL_DF_CL)
         mf.add(EF(0x2F00, bytearray(EF_DIR_CONTENT), sfi=0x1E, acl=ACL_DIR_ATR))
         mf.add(EF(0x2F01, bytearray(EF_ATR_CONTENT), sfi=0x1D, acl=ACL_DIR_ATR))
         mf.add(EF(0xD003, bytearray(self.serial), sfi=0x1C))
         if actua is not None:
             mf.add(EF(0xD010, bytearray(actua)))  # FACT §5.4 (absent until the first update)
-        app = DF(0x0001, CPX_IAS_AID)
+        app = DF(0x0001, CPX_IAS_AID, acl=ACL_DF, acl_cl=ACL_DF_CL)
         mf.add(app)
-        mf.add(DF(0x0002, CPX_IAS_CL_AID))
+        mf.add(DF(0x0002, CPX_IAS_CL_AID, acl=ACL_DF, acl_cl=ACL_DF_CL))
         build_pkcs15_application(  # INFERENCE (§5.5): token serial = the PAN without 80 25
             app, token_serial=pan[2:], token_label=self.token_label, quirks=self.quirks,
             sign_key=(KEY_REF_SIGN, self.keys[KEY_REF_SIGN].n.bit_length(), sign_cert, (3, 4)),
@@ -417,8 +450,13 @@ class CPS3Application:
             key = self.keys.get(0x80 | ref)
             if key is None:
                 return None
-            if tag == b"\xA0":  # GUESS (§12): size 2048 = 0x0800 in tag 80
-                body = tlv(b"\x80", key.n.bit_length().to_bytes(2, "big")) + tlv(b"\xA1", tlv(b"\x8C", KEY_DOCP_ACL))
+            if tag == b"\xA0":
+                # INFERENCE: tag 80 = the modulus length in bytes (0x0100 for RSA 2048). OpenSC's
+                # iasecc_compute_signature_dst takes it as the key size and accepts only values
+                # within the mask 0x1E0 (0x0100, 0x0080, ...), and OpenSC signs with real CPS3
+                # keys (#2267/#2270). Replaces the §12 GUESS 0x0800 (bits): "Invalid key size".
+                body = tlv(b"\x80", key.size_bytes.to_bytes(2, "big"))
+                body += tlv(b"\xA1", tlv(b"\x8C", KEY_DOCP_ACLS[0x80 | ref]))
                 return tlv(b"\xA0", body)
             if tag == b"\x7F\x48" and sdo_class == 0x90:
                 return tlv(tag, b"")  # GUESS: private components never leave the card

@@ -137,12 +137,17 @@ class EF:
 
 @dataclass(eq=False)
 class DF:
-    """A dedicated file (the MF when it has no parent), optionally named (AID)."""
+    """A dedicated file (the MF when it has no parent), optionally named (AID).
+
+    ``acl`` / ``acl_cl``: AM + SCBs (contact, contactless) put in the FCP as ``A1(8C 9C)``;
+    None: no security attributes in the FCP."""
 
     fid: int
     name: bytes | None = None
     children: list[Union[EF, "DF"]] = field(default_factory=list)
     parent: DF | None = None
+    acl: bytes | None = None
+    acl_cl: bytes | None = None
 
     def add(self, node: Union[EF, "DF"]) -> Union[EF, "DF"]:
         """Attach ``node`` as a child and return it."""
@@ -179,10 +184,16 @@ class DF:
         return df
 
     def fcp(self) -> bytes:
-        """FCP of a DF. GUESS (cps-cards.md §12): not published; descriptor 38, FID, name, LCS 05."""
+        """FCP of a DF. GUESS (cps-cards.md §12): not published; descriptor 38, FID, name,
+        the ACL template A1 (when ``acl`` is set, same layout as the EF FCP of §5.1), LCS 05."""
         body = tlv(b"\x82", b"\x38") + tlv(b"\x83", self.fid.to_bytes(2, "big"))
         if self.name:
             body += tlv(b"\x84", self.name)
+        if self.acl is not None:
+            acls = tlv(b"\x8C", self.acl)
+            if self.acl_cl is not None:
+                acls += tlv(b"\x9C", self.acl_cl)
+            body += tlv(b"\xA1", acls)
         body += tlv(b"\x8A", b"\x05")
         return tlv(b"\x62", body)
 
@@ -200,9 +211,10 @@ class SelectRules:
     """Card-specific SELECT/READ BINARY rules.
 
     * ``p2_fcp`` / ``p2_none``: P2 returning the FCP / nothing; any other P2 -> 6A86.
-    * ``silent_names``: DF names for which P2 = 00 answers 90 00 with no data.
+    * ``silent_names``: DF names for which P2 = 00 (and P2 = ``p2_fcp``) answers 90 00 with no data.
     * ``mf_prefix_absolute``: P1 = 09 with a path starting with 3F00 starts at the MF.
     * ``read_binary_max``: largest Le READ BINARY serves.
+    * ``mf_fid_child_p1``: P1 = 01/02 (child DF/EF) with FID 3F00 selects the MF from any DF.
     """
 
     p2_fcp: int = 0x04
@@ -210,6 +222,7 @@ class SelectRules:
     silent_names: frozenset[bytes] = frozenset()
     mf_prefix_absolute: bool = True
     read_binary_max: int = 256
+    mf_fid_child_p1: bool = False
 
 
 MF_FID = 0x3F00
@@ -238,7 +251,7 @@ def _find_name(mf: DF, name: bytes) -> DF | None:
 def select(ctx: FileContext, p1: int, p2: int, data: bytes, rules: SelectRules) -> CardResponse:
     """SELECT (ISO/IEC 7816-4 §11.2.2) on ``ctx``; a failed SELECT leaves ``ctx`` unchanged."""
     mf = ctx.df.root()
-    if p2 == 0x00 and p1 == 0x04 and bytes(data) in rules.silent_names:
+    if p2 in (0x00, rules.p2_fcp) and p1 == 0x04 and bytes(data) in rules.silent_names:
         target: EF | DF | None = _find_name(mf, bytes(data))
         if target is None:
             return sw_response(SW.FILE_NOT_FOUND)
@@ -253,6 +266,8 @@ def select(ctx: FileContext, p1: int, p2: int, data: bytes, rules: SelectRules) 
         else:
             fid = int.from_bytes(data, "big")
             target = ctx.df.child(fid) or (ctx.df if ctx.df.fid == fid else None)
+    elif p1 in (0x01, 0x02) and rules.mf_fid_child_p1 and bytes(data) == b"\x3F\x00":
+        target = mf
     elif p1 in (0x01, 0x02):  # child DF / EF of the current DF
         if len(data) != 2:
             return sw_response(SW.LC_INCONSISTENT)
@@ -310,21 +325,27 @@ def _target_ef(ctx: FileContext, p1: int) -> tuple[EF | None, int]:
 def read_binary(ctx: FileContext, p1: int, p2: int, le: int, rules: SelectRules, allowed: AccessCheck) -> CardResponse:
     """READ BINARY (ISO/IEC 7816-4 §11.3.3), ``le`` = P3 (0 = up to ``read_binary_max``).
 
-    An explicit Le above the card's limit -> 6700 (GUESS); fewer bytes left than an explicit
-    Le -> the bytes + 6282; offset at or past the end -> 6B00.
+    An explicit Le above the card's limit is served like Le = 00: up to ``read_binary_max``
+    bytes, which a T=0 card answers with ``6C xx`` (GUESS; it was 6700 before. OpenSC reads
+    an IAS-ECC EF in 256-byte steps and re-sends a READ BINARY with the Le of a ``6C xx``, so a
+    CPx's certificate whose last step is 0xE8..0xFF bytes long reads only this way).
+    Fewer bytes left than an explicit Le -> the bytes + 6282; offset at or past the end -> 6B00,
+    except offset 0 of an empty EF -> 6282 without data (GUESS: "end of file reached before
+    Le bytes"; OpenSC then reads an empty PKCS#15 data object as 0 bytes, with 6B00 it fails
+    with "EF offset too large").
     """
     ef, sw = _target_ef(ctx, p1)
     if ef is None:
         return sw_response(sw)
     offset = p2 if p1 & 0x80 else (p1 << 8 | p2)
     if le > rules.read_binary_max:
-        return sw_response(SW.WRONG_LENGTH)
+        le = 0  # GUESS (docstring): served like Le = 00
     if not allowed(scb_read(ef.acl)):
         return sw_response(SW.SECURITY_NOT_SATISFIED)
     if p1 & 0x80:  # ISO: reading by SFI makes the EF current
         ctx.ef = ef
     if offset >= len(ef.content):
-        return sw_response(SW.WRONG_P1P2)
+        return sw_response(SW.END_OF_FILE if offset == 0 else SW.WRONG_P1P2)  # GUESS (docstring)
     want = le or rules.read_binary_max
     part = bytes(ef.content[offset:offset + want])
     if le and len(part) < le:

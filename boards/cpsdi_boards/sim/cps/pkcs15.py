@@ -4,8 +4,12 @@ PrKDF, CDF, DODF, in DER built by hand.
 ``quirks=True`` reproduces what public tools saw on real CPx cards (cps-cards.md §5.5):
 
 * FACT (I2224, commit 4119b2c3e): the CommonObjectAttributes ``flags`` BIT STRING of the
-  AODF and CDF entries is ``03 01 xx`` -- a non-zero unused-bits byte and no content.
-  GUESS: ``xx`` is the unused-bits count of the intended flags (the content got dropped).
+  AODF and CDF entries violates X.690. The bytes are FACT too (hexdump of a real CPS3's 7001
+  and 7005 in I2224): ``03 01 08`` in the AODF (an "unused-bits" octet of 08, above the
+  allowed 0..7, and no content) and ``03 02 08 00`` in the CDF (08, then one content octet 00).
+  OpenSC's lax decoding takes ``08 & 7`` = 0 unused bits and accepts both; an earlier GUESS
+  here (``03 01 06``: a plausible count, no content) made OpenSC 0.23 fail with -6 (its lax
+  decoder returns 8 * octets - unused bits, negative for an empty string).
 * FACT (I2267/#2270): PrKDF entries carry no ``algReference``.
 
 ``quirks=False`` gives the clean encodings (X.690 BIT STRINGs, algReference present).
@@ -16,7 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cpsdi_boards.sim.cps.der import (
-    bit_string,
     integer,
     named_bits,
     octet_string,
@@ -142,16 +145,17 @@ def _path(path: bytes) -> bytes:
     return sequence(octet_string(path))
 
 
-def _flags(bits: tuple[int, ...], quirky: bool) -> bytes:
-    clean = named_bits(*bits)
-    if not quirky:
-        return clean
-    unused = clean[2] if len(clean) > 3 else 0
-    return bit_string(b"", unused or 7)
+# FACT (I2224 hexdumps, see the module docstring): the quirky flags of a real CPS3.
+QUIRK_FLAGS_AODF = bytes.fromhex("03 01 08")
+QUIRK_FLAGS_CDF = bytes.fromhex("03 02 08 00")
 
 
-def _common_object(label: str, flags: tuple[int, ...], auth_id: bytes | None, quirky: bool) -> bytes:
-    items = [utf8_string(label), _flags(flags, quirky)]
+def _flags(bits: tuple[int, ...], quirk: bytes | None) -> bytes:
+    return named_bits(*bits) if quirk is None else quirk
+
+
+def _common_object(label: str, flags: tuple[int, ...], auth_id: bytes | None, quirk: bytes | None) -> bytes:
+    items = [utf8_string(label), _flags(flags, quirk)]
     if auth_id is not None:
         items.append(octet_string(auth_id))
     return sequence(*items)
@@ -211,7 +215,8 @@ def build_aodf(pins: tuple[PinInfo, ...], quirks: bool) -> bytes:
             octet_string(b"\xFF"),
         )
         out += sequence(
-            _common_object(p.label, (FLAG_PRIVATE, FLAG_MODIFIABLE), p.unblock_auth_id, quirks),
+            _common_object(p.label, (FLAG_PRIVATE, FLAG_MODIFIABLE), p.unblock_auth_id,
+                           QUIRK_FLAGS_AODF if quirks else None),
             sequence(octet_string(p.auth_id)),
             tlv(b"\xA1", attrs),
         )
@@ -231,7 +236,7 @@ def build_prkdf(keys: tuple[PrivateKeyInfo, ...], quirks: bool) -> bytes:
         if not quirks:
             common_key.append(sequence(*(integer(r) for r in k.alg_references), tag=b"\xA1"))
         out += sequence(
-            _common_object(k.label, (FLAG_PRIVATE,), k.auth_id, False),
+            _common_object(k.label, (FLAG_PRIVATE,), k.auth_id, None),
             sequence(*common_key),
             tlv(b"\xA1", sequence(_path(k.path), integer(k.modulus_bits))),
         )
@@ -243,7 +248,7 @@ def build_cdf(certs: tuple[CertificateInfo, ...], quirks: bool) -> bytes:
     out = b""
     for c in certs:
         out += sequence(
-            _common_object(c.label, (FLAG_MODIFIABLE,), None, quirks),
+            _common_object(c.label, (FLAG_MODIFIABLE,), None, QUIRK_FLAGS_CDF if quirks else None),
             sequence(octet_string(c.cert_id)),
             tlv(b"\xA1", sequence(_path(c.path))),
         )
@@ -256,7 +261,7 @@ def build_dodf(objects: tuple[DataObjectInfo, ...]) -> bytes:
     for d in objects:
         flags = (FLAG_PRIVATE,) if d.auth_id is not None else ()
         out += sequence(
-            _common_object(d.label, flags, d.auth_id, False),
+            _common_object(d.label, flags, d.auth_id, None),
             sequence(utf8_string(d.application)),
             tlv(b"\xA1", _path(d.path)),
         )
