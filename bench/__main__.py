@@ -14,7 +14,7 @@ from rich.table import Table
 
 # One module per figure family (each run() returns rows with "figure" and "method");
 # BENCH_ONLY=name,name selects some of them.
-NAMES = ["card_wire", "host_link", "pcsc_session", "update_throughput", "footprint", "link_framing"]
+NAMES = ["card_wire", "host_link", "cps_reads", "pcsc_session", "update_throughput", "footprint", "link_framing"]
 
 
 def _table(title: str, rows: list[dict[str, Any]]) -> Table:

@@ -210,24 +210,27 @@ def pin_verify(url: str, timeout_s: float, no_native: bool, link_baud: int | Non
 @reader_options
 @slot_option
 @secret_options("new-pin")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def pin_change(url: str, timeout_s: float, no_native: bool, link_baud: int | None, trace: Path | None,
-               slot_index: int, pin_env: str | None, pin_fd: int | None, new_pin_env: str | None) -> None:
+               slot_index: int, pin_env: str | None, pin_fd: int | None, new_pin_env: str | None,
+               as_json: bool) -> None:
     """Change the PIN (current PIN, then the new one twice)."""
     secrets = SecretSource(pin_fd, {"pin": pin_env, "new": new_pin_env})
     old = secrets.get("pin", "Current PIN")
     new = secrets.get("new", "New PIN", confirm=True)
     with clean_errors(), opened_card(url, timeout_s, no_native, link_baud, trace, slot_index) as card:
         card.change_pin(old, new)
-    console.print("PIN changed")
+    click.echo(json.dumps({"changed": True})) if as_json else console.print("PIN changed")
 
 
 @pin.command("unblock")
 @reader_options
 @slot_option
 @secret_options("unblock-code", "new-pin")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def pin_unblock(url: str, timeout_s: float, no_native: bool, link_baud: int | None, trace: Path | None,
                 slot_index: int, pin_env: str | None, pin_fd: int | None, unblock_code_env: str | None,
-                new_pin_env: str | None) -> None:
+                new_pin_env: str | None, as_json: bool) -> None:
     """Unblock the PIN with the unblock code and set a new PIN (each unblock uses one of the
     code's limited uses)."""
     secrets = SecretSource(pin_fd, {"unblock": unblock_code_env, "new": new_pin_env})
@@ -235,7 +238,7 @@ def pin_unblock(url: str, timeout_s: float, no_native: bool, link_baud: int | No
     new = secrets.get("new", "New PIN", confirm=True)
     with clean_errors(), opened_card(url, timeout_s, no_native, link_baud, trace, slot_index) as card:
         card.unblock_pin(code, new)
-    console.print("PIN unblocked and set")
+    click.echo(json.dumps({"unblocked": True})) if as_json else console.print("PIN unblocked and set")
 
 
 # -- certificates, signatures ----------------------------------------------------------------------
