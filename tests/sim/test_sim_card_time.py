@@ -56,9 +56,18 @@ def test_idle_wall_time_is_not_paid_back() -> None:
     wall.now += 10.0  # the card sat idle for 10 s
     clock.advance(100_000)
     assert wall.sleeps == [pytest.approx(0.1)]  # only the card's own 0.1 s, not a burst to catch up
-    wall.now += 0.05  # host work while the card is idle
+    wall.now += 0.5  # idle again (more than idle_s)
     clock.advance(100_000)
     assert wall.sleeps[1:] == [pytest.approx(0.1)]
+
+
+def test_simulation_work_overlaps_the_card_time() -> None:
+    wall = FakeWall()
+    clock = WallPacedClock(1_000_000, now_s=wall.time, sleep_s=wall.sleep, idle_s=0.05)
+    clock.advance(100_000)  # 0.1 s of card time: slept
+    wall.now += 0.03  # the simulated firmware computes for 30 ms (the card keeps working)
+    clock.advance(100_000)  # the next 0.1 s of card time: only 70 ms are left to wait
+    assert wall.sleeps == [pytest.approx(0.1), pytest.approx(0.07)]
 
 
 def test_going_back_or_standing_still_never_sleeps() -> None:

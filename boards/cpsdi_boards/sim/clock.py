@@ -24,6 +24,8 @@ def etu_to_clocks(etu: int | Fraction, f: int, d: int) -> int:
     """Clock cycles of ``etu`` etu at F/D, rounded up: ``ceil(etu * f / d)``."""
     if f <= 0 or d <= 0:
         raise ValueError("F and D must be positive, got F=%d D=%d" % (f, d))
+    if isinstance(etu, int):  # the common case, in integers (Fraction arithmetic is slow)
+        return -((-etu * f) // d)
     value = Fraction(etu) * f / d
     return -((-value.numerator) // value.denominator)
 
@@ -64,10 +66,12 @@ class WallPacedClock(VirtualClock):
 
     Advancing by n clock cycles lets n / ``clock_hz`` seconds of wall time pass, so a card
     that works for 150 000 etu keeps the reader busy for that long on the wall clock (and
-    the firmware's keep-alive bytes, paced by the wall clock, really go out). Virtual time
-    never waits for wall time: when the card was idle (wall time ran ahead), the clock
-    re-anchors at the next advance. Sleeps shorter than ``slack_s`` are deferred and summed,
-    so per-character advances do not each cost a system call.
+    the firmware's keep-alive bytes, paced by the wall clock, really go out). The card works
+    while the firmware computes, as on hardware: wall time the simulation itself spends
+    counts towards the card's time (the clock only sleeps when virtual time is ahead); only
+    after the card sat idle for more than ``idle_s`` does the clock re-anchor at the next
+    advance (virtual time never pays idle time back). Sleeps shorter than ``slack_s`` are
+    deferred and summed, so per-character advances do not each cost a system call.
     """
 
     def __init__(
@@ -76,6 +80,7 @@ class WallPacedClock(VirtualClock):
         start_clocks: int = 0,
         *,
         slack_s: float = 0.002,
+        idle_s: float = 0.05,
         now_s: Callable[[], float] = time.monotonic,
         sleep_s: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -84,6 +89,7 @@ class WallPacedClock(VirtualClock):
         super().__init__(start_clocks)
         self.clock_hz = clock_hz
         self.slack_s = slack_s
+        self.idle_s = idle_s
         self._now_s = now_s
         self._sleep_s = sleep_s
         self._anchor_s = now_s()
@@ -94,7 +100,7 @@ class WallPacedClock(VirtualClock):
 
     def _pace(self, before: int) -> None:
         wall = self._now_s()
-        if wall > self._wall_at(before):  # idle since: start counting from now
+        if wall > self._wall_at(before) + self.idle_s:  # the card was idle: start counting from now
             self._anchor_s, self._anchor_clocks = wall, before
         ahead_s = self._wall_at(self._now) - wall
         if ahead_s > self.slack_s:

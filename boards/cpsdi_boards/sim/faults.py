@@ -835,6 +835,8 @@ class FaultSet:
     _spent: set[int] = field(default_factory=set)
 
     def _active(self) -> list[tuple[int, Fault]]:
+        if not self.script.faults:  # the common case, asked several times per character
+            return []
         return [(i, f) for i, f in enumerate(self.script.faults) if i not in self._spent]
 
     def _fired(self, i: int, fault: Fault) -> None:
