@@ -70,6 +70,16 @@ def test_simulation_work_overlaps_the_card_time() -> None:
     assert wall.sleeps == [pytest.approx(0.1), pytest.approx(0.07)]
 
 
+def test_resync_forgives_the_time_the_card_waited_for_the_reader() -> None:
+    wall = FakeWall()
+    clock = WallPacedClock(1_000_000, now_s=wall.time, sleep_s=wall.sleep, idle_s=0.05)
+    clock.advance(100_000)
+    wall.now += 0.03  # the reader thinks 30 ms before its next command: the card is idle
+    clock.resync()
+    clock.advance(100_000)  # the card's next 0.1 s is all waited for
+    assert wall.sleeps == [pytest.approx(0.1), pytest.approx(0.1)]
+
+
 def test_going_back_or_standing_still_never_sleeps() -> None:
     wall = FakeWall()
     clock = WallPacedClock(1_000_000, now_s=wall.time, sleep_s=wall.sleep)

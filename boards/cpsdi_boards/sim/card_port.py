@@ -284,6 +284,9 @@ class SimCardPort(CardPort):
         assert card is not None
         self._pump(self.clock.now + 1, one=False)
         self._flush()
+        resync = getattr(self.clock, "resync", None)  # real card time: the card waited for the reader
+        if resync is not None:
+            resync()
         edge = self.clock.now
         guard = self._clocks(self._guard_etu)
         for i in range(start, end):

@@ -79,7 +79,7 @@ class WallPacedClock(VirtualClock):
         clock_hz: int,
         start_clocks: int = 0,
         *,
-        slack_s: float = 0.002,
+        slack_s: float = 0.0003,
         idle_s: float = 0.05,
         now_s: Callable[[], float] = time.monotonic,
         sleep_s: Callable[[float], None] = time.sleep,
@@ -119,6 +119,13 @@ class WallPacedClock(VirtualClock):
         if self._now != before:
             self._pace(before)
         return self._now
+
+    def resync(self) -> None:
+        """The reader starts to send: the card was idle since its last character, so wall
+        time that ran ahead since then is not card time (called by SimCardPort.send)."""
+        wall = self._now_s()
+        if wall > self._wall_at(self._now):
+            self._anchor_s, self._anchor_clocks = wall, self._now
 
 
 class EtuCounter:
