@@ -37,3 +37,11 @@ def pytest_terminal_summary(
     if line is not None:
         terminalreporter.write_sep("-", "device tests on MicroPython (WebAssembly)")
         terminalreporter.write_line(line)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("cpsdi hardware")
+    group.addoption("--reader-port", default=None, metavar="PORT",
+                    help="serial port of a real cpsdi reader board: runs the tests marked hw (tests/hw)")
+    group.addoption("--reader-card", default="any", choices=("any", "t0", "t1"),
+                    help="card in slot 0 for tests/hw: its first protocol (default: any)")

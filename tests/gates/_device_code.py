@@ -49,11 +49,19 @@ def is_board_file(path: Path) -> bool:
     return BOARDS_DIR in path.parents
 
 
+# Board modules for an STM32 part start with one of these (checked against the STM32 stubs,
+# tools/typecheck/pyright-device-stm32.json includes the same globs, pyright-device-rp2.json
+# excludes them): the STM32 drivers (stm32_*) and the STM32 board definitions (nucleo_*).
+# Everything else in boards/cpsdi_boards (RP2040/RP2350 boards and drivers, and the pure,
+# port-independent modules they share) is checked against the rp2 stubs.
+STM32_BOARD_PREFIXES = ("stm32", "nucleo_")
+
+
 def is_stm32_board_file(path: Path) -> bool:
-    """boards/cpsdi_boards/stm32*(.py or /...): checked against the STM32 stubs."""
+    """boards/cpsdi_boards/{stm32,nucleo_}*(.py or /...): checked against the STM32 stubs."""
     if not is_board_file(path):
         return False
-    return path.relative_to(BOARDS_DIR).parts[0].startswith("stm32")
+    return path.relative_to(BOARDS_DIR).parts[0].startswith(STM32_BOARD_PREFIXES)
 
 
 def rel(path: Path) -> str:

@@ -126,3 +126,14 @@ def test_device_and_host_agree_on_random_mutations() -> None:
         except ImageFormatError as exc:
             host = exc.reason
         assert bundle_manifest.ERROR_NAMES[err] == host, bytes(data).hex()
+
+
+def test_real_board_bundles_carry_their_driver_modules() -> None:
+    from cpsdi.update.bundle import board_names, device_sources
+
+    assert board_names() == ["nucleo_l476_sc", "pico_tda8035", "sim"]  # drivers are not boards
+    names = {n for n, _ in device_sources("pico_tda8035") if n.startswith("cpsdi_boards/")}
+    assert names == {"cpsdi_boards/__init__.py", "cpsdi_boards/pico_tda8035.py", "cpsdi_boards/board_check.py",
+                     "cpsdi_boards/pio_iso7816.py", "cpsdi_boards/tda8035.py", "cpsdi_boards/rp2_pio_iso7816.py",
+                     "cpsdi_boards/uart_host.py"}
+    assert not any(n.startswith("cpsdi_boards/sim/") for n, _ in device_sources("pico_tda8035"))

@@ -20,6 +20,7 @@ package-relative source names embedded by ``mpy-cross -s``, no timestamps.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib
 import importlib.util
@@ -218,19 +219,41 @@ def _walk(top: Path) -> list[Path]:
     return sorted(p for p in top.rglob("*.py") if "__pycache__" not in p.parts)
 
 
+def _board_modules(path: Path) -> tuple[str, ...] | None:
+    """The ``MODULES`` driver list of a board module (read from its source, nothing imported),
+    or None when the module is not a board (no literal ``NAME`` and ``MODULES``)."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return None
+    found: dict[str, object] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            name = node.targets[0].id
+            if name in ("NAME", "MODULES"):
+                try:
+                    found[name] = ast.literal_eval(node.value)
+                except ValueError:
+                    return None
+    modules = found.get("MODULES")
+    if found.get("NAME") != path.stem or not isinstance(modules, tuple) or not all(isinstance(m, str) for m in modules):
+        return None
+    return tuple(str(m) for m in modules)
+
+
 def board_names() -> list[str]:
-    """Boards found in ``cpsdi_boards`` (modules ``<name>.py`` or packages ``<name>/``)."""
+    """Boards of ``cpsdi_boards``: the host-only simulator, and every module that defines its
+    ``NAME`` (= the module name) and ``MODULES`` (its driver modules); drivers are not boards."""
     top = _package_dir(BOARDS_PACKAGE)
-    names = {p.stem for p in top.glob("*.py") if not p.name.startswith("_")}
-    names |= {p.name for p in top.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))}
-    return sorted(names)
+    names = {p.stem for p in top.glob("*.py") if not p.name.startswith("_") and _board_modules(p) is not None}
+    return sorted(names | set(HOST_ONLY_BOARDS))
 
 
 def device_sources(board: str) -> list[tuple[str, Path]]:
     """(bundle path of the ``.py``, source file) of everything a bundle for ``board`` holds, sorted.
 
-    ``cpsdi_proto``, ``cpsdi_fw``, ``cpsdi_boards/__init__.py`` and the board's own module or
-    package; a host-only board (``sim``) adds nothing of its own.
+    ``cpsdi_proto``, ``cpsdi_fw``, ``cpsdi_boards/__init__.py``, the board's module and the
+    driver modules its ``MODULES`` names; a host-only board (``sim``) adds nothing of its own.
     """
     if board not in board_names():
         raise UpdateError(f"unknown board {board!r}; known: {', '.join(board_names()) or 'none'}", "board")
@@ -242,11 +265,15 @@ def device_sources(board: str) -> list[tuple[str, Path]]:
     out.append((f"{BOARDS_PACKAGE}/__init__.py", boards / "__init__.py"))
     if board in HOST_ONLY_BOARDS:
         log.info("board %s is host-only (simulator): no board module in the bundle", board)
-    elif (boards / f"{board}.py").is_file():
-        out.append((f"{BOARDS_PACKAGE}/{board}.py", boards / f"{board}.py"))
-    else:
-        out.extend((f"{BOARDS_PACKAGE}/{p.relative_to(boards).as_posix()}", p) for p in _walk(boards / board))
-    return sorted(out)
+        return sorted(out)
+    module = boards / f"{board}.py"
+    out.append((f"{BOARDS_PACKAGE}/{board}.py", module))
+    for driver in _board_modules(module) or ():
+        path = boards / f"{driver}.py"
+        if not path.is_file():
+            raise UpdateError(f"board {board}: driver module {BOARDS_PACKAGE}/{driver}.py not found", "board")
+        out.append((f"{BOARDS_PACKAGE}/{driver}.py", path))
+    return sorted(set(out))
 
 
 def compile_sources(sources: Sequence[tuple[str, Path]], *, arch: str = "armv6m", opt: int = 0,

@@ -1,0 +1,111 @@
+"""Board: Raspberry Pi Pico / Pico 2 (RP2040 / RP2350) + NXP TDA8035, one slot (docs/boards.md).
+
+Data first (pins, chip, clocks, host link), checked at import by ``validate()``; the HAL objects
+are built by ``card_ports()`` / ``host_port()`` only on the device (they import ``rp2`` and
+``machine`` lazily, so this module also imports on CPython: ``cpsdi fw flash`` and the tests
+read and check it there). ``main()`` is what ``cpsdi fw flash`` puts in the device's main.py.
+"""
+
+from cpsdi_boards.board_check import BoardError, check_atr_clock, check_fd, check_pins, fail
+from cpsdi_boards.pio_iso7816 import MAX_PROGRAM_SLOTS, RX_PROGRAM, TX_PROGRAM, clock_period, sm_clkdiv
+
+NAME = "pico_tda8035"
+MPY_ARCH = "armv6m"  # RP2040; the same .mpy runs on RP2350-ARM (micropython.md §8)
+MODULES = ("board_check", "pio_iso7816", "tda8035", "rp2_pio_iso7816", "uart_host")
+CHIP = "TDA8035"
+SYS_HZ = 125000000  # nominal: the driver reads machine.freq() (RP2350 boots at 150 MHz: period 42)
+CLK_HZ = 3571428  # 125 MHz / 35: card CLK from PWM into the TDA8035's CLKIN (CLKDIV1/2 strapped /1)
+PIO_BLOCK = 0
+GPIO_COUNT = 30  # RP2040 GPIO0..29 (RP2350A too)
+
+# One dict per slot; pin numbers are GPIOs. ``_n`` = active low.
+SLOTS = (
+    {
+        "io": 2,  # I/OUC (open drain: PIO pindirs, 10-11 kOhm pull-up in the chip)
+        "clk": 3,  # CLKIN (PWM slice 1 B)
+        "rstin": 4,
+        "cmdvcc_n": 5,
+        "off_n": 6,  # open drain from the chip: MCU pull-up enabled
+        "sel_5v3v": 7,
+        "sel_1v8_n": 8,
+        "sm_tx": 0,
+        "sm_rx": 1,
+    },
+)
+HOST = {"kind": "uart", "id": 0, "tx": 0, "rx": 1, "baud": 115200}  # USB-serial bridge; REPL stays on USB CDC
+KEYPAD = None
+DISPLAY = None
+
+# RP2040 UART pin options (datasheet §1.4.3 function table)
+UART_TX_PINS = {0: (0, 12, 16, 28), 1: (4, 8, 20, 24)}
+UART_RX_PINS = {0: (1, 13, 17, 29), 1: (5, 9, 21, 25)}
+# F/D pairs the slot must reach exactly enough: ATR default and the PPS targets of CPS/Vitale cards
+REQUIRED_FD = ((372, 1), (372, 2), (372, 4), (372, 8), (372, 12), (372, 16), (512, 8), (512, 16), (512, 32))
+MAX_ETU_ERROR_PPM = 2000  # 0.2 %: ~0.02 etu over a character (ISO allows +-0.2 etu)
+
+
+def validate(sys_hz: int = SYS_HZ) -> None:
+    """Raise ``BoardError`` if the definition cannot work; returns None when it can."""
+    used = [("host tx", HOST["tx"]), ("host rx", HOST["rx"])]
+    sms = set()
+    for i, slot in enumerate(SLOTS):
+        for role in ("io", "clk", "rstin", "cmdvcc_n", "off_n", "sel_5v3v", "sel_1v8_n"):
+            used.append(("slot %d %s" % (i, role), slot[role]))
+        for role in ("sm_tx", "sm_rx"):
+            sm = slot[role]
+            if not 0 <= sm <= 3 or sm in sms:
+                fail(NAME, "slot %d %s = %r: state machines 0..3 of PIO %d, each used once" % (i, role, sm, PIO_BLOCK))
+            sms.add(sm)
+    check_pins(NAME, used, range(GPIO_COUNT))
+    if HOST["kind"] != "uart" or HOST["tx"] not in UART_TX_PINS[HOST["id"]] or HOST["rx"] not in UART_RX_PINS[HOST["id"]]:
+        fail(NAME, "host UART%d cannot use TX GP%d / RX GP%d" % (HOST["id"], HOST["tx"], HOST["rx"]))
+    if len(TX_PROGRAM) + len(RX_PROGRAM) > MAX_PROGRAM_SLOTS:
+        fail(NAME, "PIO programs need %d instruction slots, a block has 32" % (len(TX_PROGRAM) + len(RX_PROGRAM)))
+    check_atr_clock(NAME, CLK_HZ)
+    period = clock_period(sys_hz, CLK_HZ)
+    actual = sys_hz // period
+    if abs(actual - CLK_HZ) * 1000 > CLK_HZ:
+        fail(NAME, "CLK %d Hz: the PWM makes %d Hz (sys %d / %d), more than 0.1 %% off" % (CLK_HZ, actual, sys_hz, period))
+    if period < 5:
+        fail(NAME, "CLK period of %d system clocks: duty cycle outside 40-60 %%" % period)
+    check_atr_clock(NAME, actual)
+    for f, d in REQUIRED_FD:
+        check_fd(NAME, f, d)
+        try:
+            _, _, err = sm_clkdiv(sys_hz, period, f, d)
+        except ValueError as e:
+            raise BoardError("board %s: %d/%d: %s" % (NAME, f, d, e))
+        if err > MAX_ETU_ERROR_PPM:
+            fail(NAME, "etu at %d/%d off by %d ppm (limit %d)" % (f, d, err, MAX_ETU_ERROR_PPM))
+
+
+validate()
+validate(150000000)  # RP2350 default clock
+
+
+def card_ports():
+    """The HAL card ports (device only)."""
+    from machine import Pin
+
+    from cpsdi_boards.rp2_pio_iso7816 import PioCardPort
+    from cpsdi_boards.tda8035 import Tda8035
+
+    ports = []
+    for slot in SLOTS:
+        chip = Tda8035(Pin(slot["cmdvcc_n"], Pin.OUT, value=1), Pin(slot["rstin"], Pin.OUT, value=0),
+                       Pin(slot["off_n"], Pin.IN, Pin.PULL_UP), Pin(slot["sel_5v3v"], Pin.OUT, value=0),
+                       Pin(slot["sel_1v8_n"], Pin.OUT, value=1))
+        ports.append(PioCardPort(chip, slot["io"], slot["clk"], PIO_BLOCK, slot["sm_tx"], slot["sm_rx"], CLK_HZ))
+    return ports
+
+
+def host_port():
+    from cpsdi_boards.uart_host import UartHostPort
+
+    return UartHostPort(HOST["id"], HOST["baud"], HOST["tx"], HOST["rx"])
+
+
+def main() -> None:
+    from cpsdi_fw.main import Reader
+
+    Reader(host_port(), card_ports(), board=NAME).run_forever()
