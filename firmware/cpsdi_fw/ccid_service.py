@@ -58,8 +58,11 @@ Escapes (ccid-serial.md §5.7; protocol/README.md §3 for ``CD``):
   then 10 requests handled, 11 card operations failed (``CTR_*`` here). ``CD 31`` RESET_COUNTERS:
   all to 0 and the event log emptied, answer ``CD 31``.
 * ``CD 32`` READ_EVENT_LOG (``eventlog.py``, README §3, row 32): count, lost, entries oldest first.
-* Every other ``CD`` command (UPDATE_*, SIM_CONTROL): not implemented yet ->
-  ERR_UNKNOWN_COMMAND (0x84).
+* ``CD 10``..``CD 16`` UPDATE_BEGIN / WRITE / FINISH / STATUS / CONFIRM / ROLLBACK / ABORT
+  (README §3.1): handed to ``self.updater`` (``cpsdi_fw.updater.Updater``, set by
+  ``main.Reader``) with the payload after ``CD xx``; its answer follows ``CD xx``, its
+  refusals are vendor bErrors (81..83, 90..96). Without an updater -> ERR_UNKNOWN_COMMAND.
+* Every other ``CD`` command (SIM_CONTROL): not implemented yet -> ERR_UNKNOWN_COMMAND (0x84).
 
 Event log (``self.events``): at each request the presence of every slot is compared with the
 last one seen (card inserted / removed; a removal and re-insertion between two requests is not
@@ -104,6 +107,8 @@ def _header(buf, off: int, mtype: int, length: int, slot: int, seq: int, status:
 
 class CCIDService:
     """CCID request dispatcher for ``slots`` (a list of ``slot.Slot``); see the module docstring."""
+
+    updater = None  # cpsdi_fw.updater.Updater serving CD 10..16, set by main.Reader
 
     def __init__(self, slots, *, firmware_version: str, board: str, serial: str = "",
                  features: int = escape.FEATURE_APDU_LEVEL | escape.FEATURE_TPDU_LEVEL | escape.FEATURE_SCRIPTS) -> None:
@@ -399,6 +404,14 @@ class CCIDService:
             if dlen != 2:
                 return self._fail(resp, ro, answer, slot, seq, icc, escape.ERR_BAD_LENGTH)
             n += self.events.write(resp, p + 2, max_message - _H - 2)
+        elif escape.CMD_UPDATE_BEGIN <= cmd <= escape.CMD_UPDATE_ABORT:
+            updater = self.updater
+            if updater is None:
+                return self._fail(resp, ro, answer, slot, seq, icc, escape.ERR_UNKNOWN_COMMAND)
+            r = updater.handle(cmd, req, doff + 2, dlen - 2, resp, p + 2, max_message - _H - 2, self.now_ms())
+            if r < 0:
+                return self._fail(resp, ro, answer, slot, seq, icc, -r)
+            n = 2 + r
         elif cmd == escape.CMD_RUN_SCRIPT:
             return self._run_script(s, slot, seq, icc, req, doff + 2, dlen - 2, resp, ro, max_message, native)
         else:

@@ -142,3 +142,143 @@ class HostPort:
 def ticks_diff(a: int, b: int) -> int:
     """``a - b`` for wrapping millisecond counters (as ``time.ticks_diff``; 2**30 period)."""
     return ((a - b + 0x20000000) & 0x3FFFFFFF) - 0x20000000
+
+
+class Storage:
+    """Durable storage of the update channel: two application slots (A/B) and the state record.
+
+    Boards implement it (raw flash partitions on RP2040/STM32, files on littlefs, memory or
+    files in the simulator). ``cpsdi_fw.boot`` and ``cpsdi_fw.updater`` are its only users.
+
+    **Slots** 0 and 1, ``slot_size`` bytes each, hold one update image each (layout in
+    ``cpsdi_fw.boot``). ``erase(slot)`` sets the whole slot to 0xFF; ``write`` programs bytes
+    of an erased area (NOR-flash rule: programming can only clear bits, so writing the same
+    bytes again is harmless, other bytes need an erase). Every call returns only once the
+    data is durable: a power cut after the return never loses it.
+
+    **State record**: two copies (``RECORD_COPIES``) of at most ``RECORD_SIZE`` bytes, each
+    replaced as a whole by ``write_record`` (a flash sector erased and programmed, or a
+    file rewritten). The writer alternates copies and puts a sequence number and a CRC in
+    the record (``cpsdi_fw.boot.State``), so a power cut during one copy's write leaves the
+    other copy intact: the record switches atomically from the old value to the new one
+    (the ESP-IDF ``otadata`` pattern, update-channel.md §4.4 (B)). No rename is needed.
+
+    Failures raise ``OSError`` (a simulated power cut too); the updater reports them as
+    ERR_UPDATE_STORAGE and the boot selector falls back to the factory image.
+    ``FileStorage`` below implements it with files on littlefs; the simulator's is
+    ``cpsdi_boards.sim.storage.SimStorage`` (operation counts, power cuts).
+    """
+
+    RECORD_COPIES = 2
+    RECORD_SIZE = 64
+    slot_size = 0  # bytes per slot
+
+    def erase(self, slot: int) -> None:
+        """Erase the whole of ``slot`` (0 or 1) to 0xFF."""
+        raise NotImplementedError
+
+    def write(self, slot: int, offset: int, buf, start: int, end: int) -> None:
+        """Program ``buf[start:end]`` at ``offset`` of ``slot``; durable on return."""
+        raise NotImplementedError
+
+    def read_into(self, slot: int, offset: int, buf, start: int, n: int) -> int:
+        """Copy ``n`` bytes at ``offset`` of ``slot`` into ``buf[start:]``; returns ``n``
+        (fewer only past the end of the slot)."""
+        raise NotImplementedError
+
+    def read_record(self, copy: int, buf) -> int:
+        """Copy state-record copy ``copy`` into ``buf`` (``RECORD_SIZE`` bytes); returns the
+        number of bytes copied (0 if that copy was never written)."""
+        raise NotImplementedError
+
+    def write_record(self, copy: int, buf, n: int) -> None:
+        """Replace state-record copy ``copy`` by ``buf[0:n]``; durable on return."""
+        raise NotImplementedError
+
+
+class FileStorage(Storage):
+    """``Storage`` as files in ``folder`` on a filesystem that commits a file at close and never
+    leaves it torn (littlefs: "power-loss resilient", update-channel.md §1.8; **not FAT**):
+    ``slot0.bin``, ``slot1.bin`` (an erased slot is an empty file; bytes past its end read as
+    0xFF) and ``record0.bin``, ``record1.bin`` (rewritten whole). Portable: boards without raw
+    partitions (and tests) use it as is."""
+
+    def __init__(self, folder: str, slot_size: int) -> None:
+        import os
+
+        self._os = os
+        self.folder = folder
+        self.slot_size = slot_size
+        try:
+            os.mkdir(folder)
+        except OSError:
+            pass  # exists
+
+    def _path(self, name: str) -> str:
+        return self.folder + "/" + name
+
+    def _size(self, path: str) -> int:
+        try:
+            return self._os.stat(path)[6]
+        except OSError:
+            return -1
+
+    def erase(self, slot: int) -> None:
+        f = open(self._path("slot%d.bin" % slot), "wb")
+        f.close()
+
+    def write(self, slot: int, offset: int, buf, start: int, end: int) -> None:
+        if offset < 0 or offset + end - start > self.slot_size:
+            raise OSError(22)  # EINVAL
+        path = self._path("slot%d.bin" % slot)
+        size = self._size(path)
+        if size < 0:
+            self.erase(slot)
+            size = 0
+        f = open(path, "r+b")
+        try:
+            if size < offset:  # keep the "erased" contents of the gap
+                f.seek(size)
+                pad = b"\xff" * 64
+                while size < offset:
+                    k = offset - size if offset - size < 64 else 64
+                    f.write(pad[0:k])
+                    size += k
+            f.seek(offset)
+            f.write(memoryview(buf)[start:end])
+        finally:
+            f.close()
+
+    def read_into(self, slot: int, offset: int, buf, start: int, n: int) -> int:
+        if offset + n > self.slot_size:
+            n = self.slot_size - offset if offset < self.slot_size else 0
+        for i in range(start, start + n):
+            buf[i] = 0xFF
+        path = self._path("slot%d.bin" % slot)
+        size = self._size(path)
+        if size > offset:
+            f = open(path, "rb")
+            try:
+                f.seek(offset)
+                f.readinto(memoryview(buf)[start:start + (n if offset + n <= size else size - offset)])
+            finally:
+                f.close()
+        return n
+
+    def read_record(self, copy: int, buf) -> int:
+        try:
+            f = open(self._path("record%d.bin" % copy), "rb")
+        except OSError:
+            return 0
+        try:
+            got = f.readinto(memoryview(buf)[0:self.RECORD_SIZE])
+        finally:
+            f.close()
+        return got if got else 0
+
+    def write_record(self, copy: int, buf, n: int) -> None:
+        f = open(self._path("record%d.bin" % copy), "wb")
+        try:
+            f.write(memoryview(buf)[0:n])
+        finally:
+            f.close()

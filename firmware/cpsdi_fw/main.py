@@ -13,8 +13,14 @@ for tests.
 A board's ``main`` does::
 
     Reader(board.host_port(), board.card_ports(), board=board.NAME).run_forever()
+
+With the update channel (``updater``: ``cpsdi_fw.updater.Updater`` over the board's
+``hal.Storage``, built after ``cpsdi_fw.boot.select``), the board's loop also resets the MCU
+when ``reader.updater.reboot_requested`` becomes True (after FINISH / ROLLBACK with the
+reboot flag, or a trial whose self-test failed).
 """
 
+from cpsdi_proto import escape
 from cpsdi_proto.compat import const
 
 from cpsdi_fw import FIRMWARE_VERSION
@@ -32,7 +38,7 @@ class Reader:
 
     def __init__(self, host_port, card_ports, *, board: str = "unknown", serial: str = "",
                  echo: int = ECHO_HEADER, native_max_message: int = 1034, features: int = -1,
-                 firmware_version: str = FIRMWARE_VERSION) -> None:
+                 firmware_version: str = FIRMWARE_VERSION, updater=None) -> None:
         self.host_port = host_port
         self.slots = []
         for i in range(len(card_ports)):
@@ -43,6 +49,14 @@ class Reader:
             self.service = CCIDService(self.slots, firmware_version=firmware_version, board=board, serial=serial,
                                        features=features)
         self.link = LinkServer(host_port, self.service, echo=echo, native_max_message=native_max_message)
+        # update channel (CD 10..16): the board built it after boot.select(); a trial image
+        # runs its self-test and confirms itself here (updater.start). When
+        # ``updater.reboot_requested`` turns True, the board resets once the answer is out.
+        self.updater = updater
+        self.service.updater = updater
+        if updater is not None:
+            self.service.features |= escape.FEATURE_UPDATE
+            updater.start()
         self._present = 0  # bit n: card present in slot n
         self._changed = 0  # bit n: presence changed since the last notification
         self._last_presence_ms = host_port.ticks_ms()

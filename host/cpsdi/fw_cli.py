@@ -18,6 +18,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from cpsdi.exceptions import ImageFormatError, KeyFileError, UpdateError
+from cpsdi.flash_cli import flash
+from cpsdi.fw_update_cli import fw_confirm, fw_rollback, fw_status, fw_update
 
 log = logging.getLogger(__name__)
 
@@ -225,3 +227,12 @@ def inspect_cmd(image_path: Path, key_paths: tuple[Path, ...], as_json: bool) ->
     if bundle_error:
         err_console.print(f"[red]{escape(bundle_error)}[/red]")
     sys.exit(EXIT_ERROR if failed else 0)
+
+
+# the update-channel commands (issue #9) and the board deployment (issue #10) live in their
+# own modules; they join the group here
+fw.add_command(fw_update)
+fw.add_command(fw_status)
+fw.add_command(fw_confirm)
+fw.add_command(fw_rollback)
+fw.add_command(flash)

@@ -32,9 +32,15 @@ import click
               help="real: the card's work takes wall time, as on a reader (keep-alives go out during long "
                    "operations); virtual: card time is free.")
 @click.option("--duration", type=float, help="Stop after this many seconds.")
+@click.option("--storage", "storage_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Keep the update slots and state record in this folder (survives restarts; default: memory).")
+@click.option("--slot-size", type=click.IntRange(4096, 1 << 26), default=1 << 20, show_default=True,
+              help="Bytes per update slot.")
+@click.option("--fail-selftest", "fail_selftest", multiple=True, metavar="VERSION",
+              help="Images of this version fail their self-test (a bad N+1 that never confirms itself).")
 def sim(cards: tuple[str, ...], list_cards: bool, faults: tuple[str, ...], baud: int, stop_bits: str, echo: str, no_native: bool,
         link: Path | None, tcp_port: int | None, no_pty: bool, control: Path | None, card_time: str,
-        duration: float | None) -> None:
+        duration: float | None, storage_dir: Path | None, slot_size: int, fail_selftest: tuple[str, ...]) -> None:
     """Run the reader firmware on CPython with virtual cards, on a pty (path printed on the
     first line) and/or TCP. SIGUSR1/SIGUSR2 toggle the card of slot 0/1."""
     from cpsdi_boards.sim.cards import CARD_NAMES
@@ -65,7 +71,8 @@ def sim(cards: tuple[str, ...], list_cards: bool, faults: tuple[str, ...], baud:
         raise click.UsageError("--no-pty needs --tcp")
     options = SimOptions(cards=names, faults=scripts, baud=baud, stop_bits=int(stop_bits),
                          native_max_message=0 if no_native else 1034, echo=echo, pty=not no_pty, link=link,
-                         tcp_port=tcp_port, control=control, card_time=card_time)
+                         tcp_port=tcp_port, control=control, card_time=card_time, storage=storage_dir,
+                         slot_size=slot_size, fail_selftest=list(fail_selftest))
     reader = SimReader(options)
     reader.open()
 

@@ -88,6 +88,25 @@ ERR_UPDATE_FORMAT = const(0x96)
 ERR_SCRIPT_FORMAT = const(0xA0)
 ERR_SCRIPT_TOO_LONG = const(0xA1)
 
+# UPDATE_* (CD 10..16), protocol/README.md §3.1. BEGIN: metadata blob -> next_off u32, img_size u32,
+# slot u8. WRITE: offset u32, data -> next_off u32 (nothing written unless offset == next_off).
+# FINISH: flags u8 -> slot u8, tries u8. STATUS: - -> UPDATE_STATUS_FIXED bytes, fw_compat (u8 length
+# + ASCII), keys (u8 count + 32 bytes each). CONFIRM: - -> active u8, floor u32. ROLLBACK: flags u8 ->
+# active u8, pending u8. ABORT: - -> -.
+UPDATE_FLAG_REBOOT = const(0x01)  # FINISH / ROLLBACK flags: reset the reader once the answer is out
+UPDATE_WRITE_OVERHEAD = const(6)  # CD 11 + u32 offset before the data of a WRITE
+UPDATE_STATUS_FORMAT = const(1)
+UPDATE_STATUS_FIXED = const(98)
+UPDATE_ST_SESSION = const(0x01)  # STATUS flags: a transfer session is open
+UPDATE_ST_TRIAL = const(0x02)  # the running image is an unconfirmed trial
+UPDATE_ST_REBOOT = const(0x04)  # a reset is pending (after this answer)
+UPDATE_ST_STATE_OK = const(0x08)  # a valid state record exists
+UPDATE_SLOT_NONE = const(0xFF)  # no slot: running/active = the factory image; pending/session = none
+UPDATE_SLOT_EMPTY = const(0)  # slot status: empty, receiving, installed, bad
+UPDATE_SLOT_RECEIVING = const(1)
+UPDATE_SLOT_INSTALLED = const(2)
+UPDATE_SLOT_BAD = const(3)
+
 # RUN_SCRIPT (CD 20), protocol/README.md §3, row 20. Request payload: count u8 (1..SCRIPT_MAX_STEPS),
 # then per step: flags u8, [expected SW u16 BE if SCRIPT_EXPECT_SW], APDU length u16 LE (>= 4),
 # APDU. Answer payload: steps run u8, stop reason u8, then per step run: length u16 LE, response

@@ -25,11 +25,16 @@ import tty
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from cpsdi_boards.sim.card_port import SimCardPort
 from cpsdi_boards.sim.clock import WallPacedClock
 from cpsdi_boards.sim.cards import make_card
 from cpsdi_boards.sim.host_port import FdHostPort
+from cpsdi_boards.sim.storage import DEFAULT_SLOT_SIZE, SIM_FW_COMPAT, SIM_HW_ID, TEST_KEYS, SimStorage
+
+if TYPE_CHECKING:
+    from cpsdi_fw.main import Reader
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +54,9 @@ class SimOptions:
     tcp_port: int | None = None  # 127.0.0.1:PORT
     control: Path | None = None
     card_time: str = "virtual"  # real: card time takes wall time (WallPacedClock)
+    storage: Path | None = None  # update-channel storage directory (None: in memory, lost at exit)
+    slot_size: int = DEFAULT_SLOT_SIZE
+    fail_selftest: list[str] = field(default_factory=list)  # image versions whose self-test fails
 
 
 def open_pty(link: Path | None = None) -> tuple[int, int, str]:
@@ -211,22 +219,52 @@ class SimReader:
 
     def __init__(self, options: SimOptions) -> None:
         from cpsdi_fw import link
-        from cpsdi_fw.main import Reader
 
         modes = {"full": link.ECHO_FULL, "header": link.ECHO_HEADER, "none": link.ECHO_NONE}
         if options.echo not in modes:
             raise ValueError("echo must be full, header or none")
-        echo = modes[options.echo]
+        self._echo = modes[options.echo]
         self.options = options
         self.slots = SimSlots(options)
         self.host_port = FdHostPort(None, baud=options.baud, stop_bits=options.stop_bits)
-        self.firmware = Reader(self.host_port, self.slots.ports, board="sim", echo=echo,
-                               native_max_message=options.native_max_message)
+        self.storage = SimStorage(options.slot_size, options.storage)
+        self.reboots = 0
+        self.firmware = self._power_up()
         self.pty_path = ""
         self._pty: tuple[int, int] | None = None
         self._listener: socket.socket | None = None
         self._client: socket.socket | None = None
         self.control: ControlServer | None = None
+
+    def _power_up(self) -> Reader:
+        """Boot selector, updater and firmware over the (surviving) storage: one power-up."""
+        from cpsdi_fw import FIRMWARE_VERSION, boot
+        from cpsdi_fw.main import Reader
+        from cpsdi_fw.updater import Updater
+
+        chosen = boot.select(self.storage, TEST_KEYS, SIM_HW_ID, SIM_FW_COMPAT)
+        version = chosen.version_text(FIRMWARE_VERSION)
+        if chosen.reverted != boot.NONE:
+            log.warning("boot: slot %d given up (%s)", chosen.reverted, boot.reason_name(chosen.reason) if chosen.reason
+                        else "trial not confirmed")
+        log.info("boot: running %s (%s)%s", "factory" if chosen.running == boot.FACTORY else f"slot {chosen.running}",
+                 version, ", trial" if chosen.trial else "")
+        bad = set(self.options.fail_selftest)
+
+        def self_test() -> bool:
+            return version not in bad and version.split("+")[0] not in bad
+
+        updater = Updater(self.storage, chosen, keys=TEST_KEYS, hw_id=SIM_HW_ID, fw_compat=SIM_FW_COMPAT,
+                          self_test=self_test)
+        return Reader(self.host_port, self.slots.ports, board="sim", echo=self._echo,
+                      native_max_message=self.options.native_max_message, firmware_version=version, updater=updater)
+
+    def reboot(self) -> None:
+        """Reset the simulated MCU: cards powered off, a new firmware instance over the same storage."""
+        for port in self.slots.ports:
+            port.deactivate()
+        self.reboots += 1
+        self.firmware = self._power_up()
 
     def open(self) -> None:
         """Create the pty / TCP listener / control socket asked for."""
@@ -254,6 +292,9 @@ class SimReader:
             if deadline is not None and time.monotonic() > deadline:
                 break
             busy = self.firmware.step()
+            updater = self.firmware.updater
+            if updater is not None and updater.reboot_requested:
+                self.reboot()
             waitables: list[socket.socket | int] = []
             if self._listener is not None:
                 waitables.append(self._listener)
@@ -263,7 +304,9 @@ class SimReader:
                 waitables.append(self.host_port.fd)
             if busy:
                 continue
-            ready, _, _ = select.select(waitables, [], [], 0.01)
+            # bytes already read from the pty still arrive at the line rate: wake up for them
+            timeout = min(0.01, self.host_port.rx_wait_s())
+            ready, _, _ = select.select(waitables, [], [], timeout)
             if self._listener is not None and self._listener in ready:
                 self._accept()
             if self.control is not None:
