@@ -3,24 +3,18 @@ padding, EME-PKCS1-v1_5 unpadding and DigestInfo prefixes, on top of ``cryptogra
 
 ``cryptography`` has no raw private-key operation; the cards need one (IAS-ECC INTERNAL
 AUTHENTICATE on a host-built DigestInfo, CPS4 "decipher" of a host-padded block), so the
-primitive is computed here from the private numbers with the CRT.
+primitive is computed here from the private numbers with the CRT. Padding and DigestInfo
+come from ``cpsdi.cps.rsa``.
 """
 
 from __future__ import annotations
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+# The PKCS#1 v1.5 encodings are the host library's (one implementation for host and cards).
+from cpsdi.cps.rsa import DIGEST_INFO_PREFIX, PaddingError, pad_type1, unpad_type2
+
 __all__ = ["RSAKey", "DIGEST_INFO_PREFIX", "pad_type1", "unpad_type2", "PaddingError"]
-
-# RFC 8017 §9.2 note 1: DER of DigestInfo up to the digest.
-DIGEST_INFO_PREFIX = {
-    "sha1": bytes.fromhex("3021300906052b0e03021a05000414"),
-    "sha256": bytes.fromhex("3031300d060960864801650304020105000420"),
-}
-
-
-class PaddingError(ValueError):
-    """A block whose PKCS#1 padding is wrong."""
 
 
 class RSAKey:
@@ -49,19 +43,3 @@ class RSAKey:
         h = (self._qinv * (m1 - m2)) % self._p
         return (m2 + h * self._q).to_bytes(self.size_bytes, "big")
 
-
-def pad_type1(data: bytes, size_bytes: int) -> bytes:
-    """EMSA-PKCS1-v1_5 block ``00 01 FF.. 00 data`` (at least 8 FF bytes)."""
-    if len(data) > size_bytes - 11:
-        raise ValueError("data too long for the modulus")
-    return b"\x00\x01" + b"\xFF" * (size_bytes - 3 - len(data)) + b"\x00" + bytes(data)
-
-
-def unpad_type2(block: bytes) -> bytes:
-    """The message of an EME-PKCS1-v1_5 block ``00 02 PS(>= 8 non-zero) 00 M``."""
-    if len(block) < 11 or block[0] != 0 or block[1] != 2:
-        raise PaddingError("not a type 2 block")
-    sep = block.find(b"\x00", 2)
-    if sep < 10:
-        raise PaddingError("bad padding string")
-    return bytes(block[sep + 1:])
