@@ -1,6 +1,6 @@
 """Update-channel throughput over the paced pty: ``python -m bench.update_throughput [KiB ...]``.
 
-Starts ``cpsdi sim`` (115 200 bd, 8N2 then 8N1, native framing at 1034-byte messages), pushes a
+Starts ``cpsdi sim`` (115 200 bd, 8N2 then 8N1, native framing at 1034- then 2058-byte messages), pushes a
 signed image (TEST key A, synthetic bundle) with ``cpsdi.update.client.update`` and reports the
 payload bytes per second from BEGIN to the last WRITE acknowledgement, against the line's byte
 rate (baud / 11 at 8N2 = 10 473 B/s, baud / 10 at 8N1 = 11 520 B/s). FINISH, the reboot and the
@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT / "tests" / "sim"))
 sys.path.insert(0, str(ROOT / "tests" / "vectors"))
 
 
-def one(size: int, stop_bits: int, baud: int = 115200) -> dict[str, Any]:
+def one(size: int, stop_bits: int, baud: int = 115200, native_max: int = 1034) -> dict[str, Any]:
     from _update_sim import make_image
 
     from cpsdi.reader import Reader
@@ -33,7 +33,7 @@ def one(size: int, stop_bits: int, baud: int = 115200) -> dict[str, Any]:
     image = make_image("2.0.0", 100 + size, size, files=16)
     with tempfile.TemporaryDirectory() as tmp:
         proc = subprocess.Popen([sys.executable, "-c", "from cpsdi.sim_cli import sim; sim()", "--baud", str(baud),
-                                 "--stop-bits", str(stop_bits), "--storage", tmp, "--slot-size", str(size + 8192),
+                                 "--stop-bits", str(stop_bits), "--native-max", str(native_max), "--storage", tmp, "--slot-size", str(size + 8192),
                                  "--duration", "300"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         assert proc.stdout is not None
         path = proc.stdout.readline().strip()
@@ -49,19 +49,21 @@ def one(size: int, stop_bits: int, baud: int = 115200) -> dict[str, Any]:
             proc.wait(timeout=10)
     line = baud / (1 + 8 + stop_bits)
     return {
-        "figure": f"update {size // 1024} KiB, {baud} 8N{stop_bits}",
+        "figure": f"update {size // 1024} KiB, {baud} 8N{stop_bits}, {native_max}-byte messages",
         "bytes": result.sent_bytes,
         "transfer_s": round(result.seconds, 2),
         "B/s": round(result.bytes_per_second),
         "line B/s": round(line),
         "% of line": round(100 * result.bytes_per_second / line, 1),
         "finish+reboot+confirm_s": round(total - result.seconds, 2),
-        "method": "cpsdi sim pty, native 1034-byte messages, stop-and-wait 1018-byte WRITEs",
+        "method": f"cpsdi sim pty, native, stop-and-wait {native_max - 16}-byte WRITEs",
     }
 
 
 def run(sizes_kib: tuple[int, ...] = (128,)) -> list[dict[str, Any]]:
-    return [one(k * 1024, stop_bits) for k in sizes_kib for stop_bits in (2, 1)]
+    """1034-byte messages (the minimum every cpsdi reader grants) and 2058 (a reader granting
+    2 KiB frames: `cpsdi sim --native-max 2058`), side by side."""
+    return [one(k * 1024, stop_bits, native_max=m) for k in sizes_kib for m in (1034, 2058) for stop_bits in (2, 1)]
 
 
 if __name__ == "__main__":

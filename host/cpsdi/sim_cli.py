@@ -23,6 +23,8 @@ import click
 @click.option("--echo", type=click.Choice(["header", "full", "none"]), default="header", show_default=True,
               help="Echo of compat command frames (GemPCTwin types need one; SEC1210 none).")
 @click.option("--no-native", is_flag=True, help="Refuse native mode (compat framing only).")
+@click.option("--native-max", "native_max", type=click.IntRange(1034, 65546), default=2058, show_default=True,
+              metavar="BYTES", help="Largest native message the reader grants (bigger frames: faster updates, more RAM).")
 @click.option("--link", type=click.Path(path_type=Path), help="Keep a stable symlink to the pty here.")
 @click.option("--tcp", "tcp_port", type=int, help="Also listen on 127.0.0.1:PORT (0: any free port).")
 @click.option("--no-pty", is_flag=True, help="No pseudo-terminal (TCP only).")
@@ -38,7 +40,7 @@ import click
               help="Bytes per update slot.")
 @click.option("--fail-selftest", "fail_selftest", multiple=True, metavar="VERSION",
               help="Images of this version fail their self-test (a bad N+1 that never confirms itself).")
-def sim(cards: tuple[str, ...], list_cards: bool, faults: tuple[str, ...], baud: int, stop_bits: str, echo: str, no_native: bool,
+def sim(cards: tuple[str, ...], list_cards: bool, faults: tuple[str, ...], baud: int, stop_bits: str, echo: str, no_native: bool, native_max: int,
         link: Path | None, tcp_port: int | None, no_pty: bool, control: Path | None, card_time: str,
         duration: float | None, storage_dir: Path | None, slot_size: int, fail_selftest: tuple[str, ...]) -> None:
     """Run the reader firmware on CPython with virtual cards, on a pty (path printed on the
@@ -70,7 +72,7 @@ def sim(cards: tuple[str, ...], list_cards: bool, faults: tuple[str, ...], baud:
     if no_pty and tcp_port is None:
         raise click.UsageError("--no-pty needs --tcp")
     options = SimOptions(cards=names, faults=scripts, baud=baud, stop_bits=int(stop_bits),
-                         native_max_message=0 if no_native else 1034, echo=echo, pty=not no_pty, link=link,
+                         native_max_message=0 if no_native else native_max, echo=echo, pty=not no_pty, link=link,
                          tcp_port=tcp_port, control=control, card_time=card_time, storage=storage_dir,
                          slot_size=slot_size, fail_selftest=list(fail_selftest))
     reader = SimReader(options)

@@ -47,7 +47,7 @@ class SimOptions:
     faults: dict[int, str] = field(default_factory=dict)  # slot -> fault script text
     baud: int = 115200  # 0: unpaced
     stop_bits: int = 2
-    native_max_message: int = 1034  # 0: compat only
+    native_max_message: int = 2058  # 0: compat only; 2 KiB frames as the Pico board (bench/update_throughput.py)
     echo: str = "header"  # full | header | none
     pty: bool = True
     link: Path | None = None  # stable symlink to the pty
