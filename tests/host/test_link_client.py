@@ -307,3 +307,15 @@ def test_garbage_stream_does_not_hold_past_the_deadline() -> None:
     with pytest.raises(ReaderTimeoutError):
         status(link)
     assert time.monotonic() - start < 1.0
+
+
+def test_a_new_session_reusing_the_last_bseq_with_another_request_is_executed() -> None:
+    # A host restart starts its bSeq anywhere: same bSeq, different bytes = a new request
+    # (protocol/README.md "Exactly once"), never the previous session's cached answer.
+    fake = FakeReader()
+    first = make(fake, seq=42)
+    first.open()  # GET_INFO (seq 42), NATIVE (seq 43)
+    last_seq = first._last_seq[0]
+    second = make(fake, seq=last_seq)
+    info = second.open()  # GET_INFO with the bSeq NATIVE used: answered, not replayed
+    assert info.board == "fake"

@@ -96,7 +96,7 @@ class FakeReader:
         self.is_open = True
         self._out: deque[tuple[float, bytes]] = deque()
         self._lock = threading.Lock()
-        self.cache: dict[int, tuple[int, bytes]] = {}
+        self.cache: dict[int, tuple[int, bytes, bytes]] = {}  # slot -> (bSeq, answer, request)
         self.powered: dict[int, bool] = {}
         self.executed: list[tuple[int, int, int]] = []  # (type, slot, seq)
         self.received: list[bytes] = []  # good frames from the host, raw
@@ -195,11 +195,11 @@ class FakeReader:
                 fault = None
             self.emit(echo_frame)
         cached = self.cache.get(slot)
-        if cached is not None and cached[0] == seq:
-            answer = cached[1]
+        if cached is not None and cached[0] == seq and cached[2] == message:
+            answer = cached[1]  # a retransmission: same bSeq and same bytes (protocol/README.md)
         else:
             answer = self._execute(kind, slot, seq, message[wire.HEADER_SIZE :], message)
-            self.cache[slot] = (seq, answer)
+            self.cache[slot] = (seq, answer, message)
             self.executed.append((kind, slot, seq))
         out = encode_frame(answer, native=native)
         if fault is None:
