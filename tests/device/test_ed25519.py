@@ -17,6 +17,7 @@ from cpsdi_fw import ed25519
 from cpsdi_fw.ed25519 import verify
 
 import _paths
+from _rng import Rng
 
 IS_MICROPYTHON = sys.implementation.name == "micropython"
 
@@ -53,24 +54,6 @@ def _group(name):
 def _baseline():
     rec = [r for r in VECTORS if r["group"] == "baseline" and r["valid"]][0]
     return _unhex(rec["pk"]), _unhex(rec["msg"]), _unhex(rec["sig"])
-
-
-class _Rng:
-    """Deterministic xorshift32 (same sequence on both interpreters)."""
-
-    def __init__(self, seed):
-        self.x = seed
-
-    def next(self, n):
-        x = self.x
-        x ^= (x << 13) & 0xFFFFFFFF
-        x ^= x >> 17
-        x ^= (x << 5) & 0xFFFFFFFF
-        self.x = x
-        return x % n
-
-    def bytes(self, n):
-        return bytes(self.next(256) for _ in range(n))
 
 
 class TestEd25519Vectors(unittest.TestCase):
@@ -175,7 +158,7 @@ class TestEd25519Api(unittest.TestCase):
                 verify(*args)
 
     def test_random_garbage_never_raises(self):
-        rng = _Rng(0xED25519)
+        rng = Rng(0xED25519)
         pk0, msg, sig0 = _baseline()
         accepted = 0
         for i in range(40):
@@ -250,7 +233,7 @@ class TestEd25519CrossCheck(unittest.TestCase):
     def test_against_cryptography_random_keys(self):
         if Ed25519PrivateKey is None:
             self.skipTest(_NO_CRYPTOGRAPHY)
-        rng = _Rng(0xC0FFEE)
+        rng = Rng(0xC0FFEE)
         for i in range(200):
             key = Ed25519PrivateKey.from_private_bytes(rng.bytes(32))
             pk = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)

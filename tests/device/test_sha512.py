@@ -16,6 +16,7 @@ import unittest
 from cpsdi_fw.sha512 import SHA512, sha512
 
 import _paths
+from _rng import Rng
 
 IS_MICROPYTHON = sys.implementation.name == "micropython"
 
@@ -51,24 +52,6 @@ def _chunked(data, size):
     for i in range(0, len(data), size):
         h.update(data[i : i + size])
     return h.digest()
-
-
-class _Rng:
-    """Deterministic xorshift32 (same sequence on both interpreters)."""
-
-    def __init__(self, seed):
-        self.x = seed
-
-    def next(self, n):
-        x = self.x
-        x ^= (x << 13) & 0xFFFFFFFF
-        x ^= x >> 17
-        x ^= (x << 5) & 0xFFFFFFFF
-        self.x = x
-        return x % n
-
-    def bytes(self, n):
-        return bytes(self.next(256) for _ in range(n))
 
 
 class TestSHA512Vectors(unittest.TestCase):
@@ -164,7 +147,7 @@ class TestSHA512Vectors(unittest.TestCase):
         if _HASHLIB_SHA512 is None:
             self.skipTest("hashlib.sha512 is not available here (MicroPython has none): the stored vectors "
                           "are the reference on this interpreter")
-        rng = _Rng(0x5EED5EED)
+        rng = Rng(0x5EED5EED)
         for _ in range(200):
             data = rng.bytes(rng.next(700))
             h = SHA512()

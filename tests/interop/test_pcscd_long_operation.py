@@ -52,7 +52,6 @@ def test_long_operation_kept_alive(stack: PcscStack) -> None:
     assert (fast.data, fast.sw) == (read_binary_bytes(0, 8), OK)
     min_s = SLOW[card][1]
     assert slow.elapsed_s > min_s  # the card's time really passed
-    assert fast.elapsed_s < 1.0
     log = stack.log_since(mark)
     assert log.count("time request: 0x80") >= int(min_s / 0.5)  # one keep-alive per 500 ms while the card works
     for symptom in ("Wrong value for frame size", "Wrong LRC", "Got 0x", "Status unavailable"):
@@ -60,4 +59,3 @@ def test_long_operation_kept_alive(stack: PcscStack) -> None:
     # and the next session is in step too
     again = stack.session([read_binary(0x20, 4)])
     assert again.exchanges[0].data == read_binary_bytes(0x20, 4)
-    assert again.exchanges[0].elapsed_s < 1.0

@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -56,10 +55,8 @@ def test_abort_from_another_thread(sim: tuple[str, Path], native: bool) -> None:
         card = reader.slots[0].connect()
         timer = threading.Timer(0.3, card.abort)
         timer.start()
-        start = time.monotonic()
-        with pytest.raises(CommandAbortedError):
+        with pytest.raises(CommandAbortedError):  # without the Abort the card would answer 02 01 90 00
             card.transmit(APDU)
-        assert time.monotonic() - start < 1.0  # not the card's 1.3 s
         timer.join()
         assert card.closed and reader.slots[0].connection is None
         assert not reader.slots[0].status().powered
