@@ -363,13 +363,11 @@ class CPS3Application:
             return sw_response(SW.CHANNEL_NOT_SUPPORTED)
         if c.secure_messaging:  # GUESS: SM is for personalisation only (§6.3), not modelled
             return sw_response(SW.SM_NOT_SUPPORTED)
-        if c.chaining or self.chain.pending:
-            if c.chaining and ins != 0x2A:  # chaining: PSO only (FACT §7.1 PSO DECIPHER)
-                return sw_response(SW.CHAINING_NOT_SUPPORTED)
-            whole, sw = self.chain.feed(0, header, data, c.chaining)
-            if whole is None:
-                return sw_response(sw)
-            data = whole
+        whole, answer = self.chain.pso_data(0, header, data, c.chaining)
+        if answer is not None:
+            return answer
+        assert whole is not None
+        data = whole
         le = 0 if data else p3
         if ins == 0xA4:
             return iso.select(self.ctx, p1, p2, data, CPS3_SELECT_RULES)

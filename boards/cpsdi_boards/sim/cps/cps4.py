@@ -160,13 +160,11 @@ class ChipDocApplet:
         p3 = header[4] if len(header) > 4 else 0
         if cla.secure_messaging:
             return sw_response(SW.SM_NOT_SUPPORTED)
-        if cla.chaining or self.chain.pending:
-            if cla.chaining and ins != 0x2A:
-                return sw_response(SW.CHAINING_NOT_SUPPORTED)
-            whole, status = self.chain.feed(cla.channel, header, data, cla.chaining)
-            if whole is None:
-                return sw_response(status)
-            data = whole
+        whole, answer = self.chain.pso_data(cla.channel, header, data, cla.chaining)
+        if answer is not None:
+            return answer
+        assert whole is not None
+        data = whole
         le = 0 if data else p3
         if ins == 0xA4:
             return iso.select(self.ctx, p1, p2, data, CHIPDOC_SELECT_RULES)

@@ -462,3 +462,16 @@ class CommandChain:
         out = bytes(self._data)
         self.reset()
         return out, SW.OK
+
+    def pso_data(self, channel: int, header: bytes, data: bytes, chaining: bool) -> tuple[bytes | None, CardResponse | None]:
+        """The data of a command under the CPx rule "chaining for PSO only" (FACT §7.1, PSO
+        DECIPHER): ``(data, None)`` to execute it (whole chain or no chain), ``(None, answer)``
+        to answer at once (an intermediate link, a broken chain, chaining on another INS)."""
+        if not (chaining or self.pending):
+            return data, None
+        if chaining and header[1] != 0x2A:
+            return None, sw_response(SW.CHAINING_NOT_SUPPORTED)
+        whole, status = self.feed(channel, header, data, chaining)
+        if whole is None:
+            return None, sw_response(status)
+        return whole, None
