@@ -10,11 +10,12 @@ from cpsdi_boards.stm32_sc_regs import usart_sc_config
 
 NAME = "nucleo_l476_sc"
 MPY_ARCH = "armv7emsp"  # Cortex-M4F (armv6m .mpy files run too: micropython.md §8)
-MODULES = ("board_check", "stm32_sc_regs", "tda8035", "stm32_usart_sc", "uart_host")
+MODULES = ("board_check", "stm32_sc_regs", "tda8035", "stm32_usart_sc", "uart_host", "device_boot")
 CHIP = "TDA8035"
 SYSCLK_HZ = 80000000
 APB2_HZ = 80000000  # USART1 kernel clock (PCLK2)
 CLK_MAX_HZ = 4000000  # SCLK = 80 MHz / (2 * 10)
+SESSION_CLK_MAX_HZ = 5000000  # after the ATR, up to the card's fmax (ISO 7816-3 §8.3): 80 MHz / (2 * 8)
 
 # RM0351 / DS10198 alternate functions (AF7 = USART1..3)
 USART1_BASE = 0x40013800
@@ -61,6 +62,7 @@ def validate() -> None:
         for f, d in REQUIRED_FD:
             try:
                 cfg = usart_sc_config(APB2_HZ, CLK_MAX_HZ, f, d)
+                usart_sc_config(APB2_HZ, SESSION_CLK_MAX_HZ, f, d)
             except BoardError as e:
                 raise BoardError("board %s: slot %d at %d/%d: %s" % (NAME, i, f, d, e))
             check_atr_clock(NAME, cfg["card_hz"])
@@ -84,7 +86,7 @@ def card_ports():
                        Pin(slot["off_n"], Pin.IN, Pin.PULL_UP), Pin(slot["sel_5v3v"], Pin.OUT, value=0),
                        Pin(slot["sel_1v8_n"], Pin.OUT, value=1))
         ports.append(UsartScCardPort(chip, slot["usart"], SMARTCARD_USARTS[slot["usart"]], slot["io"], slot["clk"],
-                                     slot["alt"], APB2_HZ, CLK_MAX_HZ))
+                                     slot["alt"], APB2_HZ, CLK_MAX_HZ, SESSION_CLK_MAX_HZ))
     return ports
 
 
@@ -94,7 +96,29 @@ def host_port():
     return UartHostPort(HOST["id"], HOST["baud"])
 
 
-def main() -> None:
-    from cpsdi_fw.main import Reader
+UPDATE_DIR = "/flash/cpsdi_update"  # update slots + state record (FileStorage on the board's file system)
+UPDATE_SLOT_SIZE = 131072  # bytes per slot: a bundle is about 80 KB (bench/footprint.py)
 
-    Reader(host_port(), card_ports(), board=NAME).run_forever()
+
+def storage():
+    """The update channel's storage (``hal.FileStorage``: two slot files and the state record)."""
+    from cpsdi_fw.hal import FileStorage
+
+    return FileStorage(UPDATE_DIR, UPDATE_SLOT_SIZE)
+
+
+RECOVERY_PIN = "PC13"  # USER button B1, low when pressed
+
+
+def recovery_requested() -> bool:
+    """USER button held at power-up: run the factory application (``device_boot``)."""
+    from machine import Pin
+
+    return Pin(RECOVERY_PIN, Pin.IN, Pin.PULL_UP).value() == 0
+
+
+def main() -> None:
+    """Boot: image selection, the chosen bundle, the reader (``device_boot``)."""
+    from cpsdi_boards import device_boot
+
+    device_boot.run(NAME)

@@ -11,10 +11,11 @@ from cpsdi_boards.pio_iso7816 import MAX_PROGRAM_SLOTS, RX_PROGRAM, TX_PROGRAM, 
 
 NAME = "pico_tda8035"
 MPY_ARCH = "armv6m"  # RP2040; the same .mpy runs on RP2350-ARM (micropython.md §8)
-MODULES = ("board_check", "pio_iso7816", "tda8035", "rp2_pio_iso7816", "uart_host")
+MODULES = ("board_check", "pio_iso7816", "tda8035", "rp2_pio_iso7816", "uart_host", "device_boot")
 CHIP = "TDA8035"
 SYS_HZ = 125000000  # nominal: the driver reads machine.freq() (RP2350 boots at 150 MHz: period 42)
 CLK_HZ = 3571428  # 125 MHz / 35: card CLK from PWM into the TDA8035's CLKIN (CLKDIV1/2 strapped /1)
+CLK_MAX_HZ = 5000000  # after the ATR, up to the card's fmax (ISO 7816-3 §8.3): 125 MHz / 25, 150 MHz / 30
 PIO_BLOCK = 0
 GPIO_COUNT = 30  # RP2040 GPIO0..29 (RP2350A too)
 
@@ -72,14 +73,18 @@ def validate(sys_hz: int = SYS_HZ) -> None:
     if period < 5:
         fail(NAME, "CLK period of %d system clocks: duty cycle outside 40-60 %%" % period)
     check_atr_clock(NAME, actual)
-    for f, d in REQUIRED_FD:
-        check_fd(NAME, f, d)
-        try:
-            _, _, err = sm_clkdiv(sys_hz, period, f, d)
-        except ValueError as e:
-            raise BoardError("board %s: %d/%d: %s" % (NAME, f, d, e))
-        if err > MAX_ETU_ERROR_PPM:
-            fail(NAME, "etu at %d/%d off by %d ppm (limit %d)" % (f, d, err, MAX_ETU_ERROR_PPM))
+    fastest = (sys_hz + CLK_MAX_HZ - 1) // CLK_MAX_HZ  # PioCardPort.set_clock: whole periods, <= CLK_MAX_HZ
+    if CLK_MAX_HZ > 20000000 or sys_hz // fastest > CLK_MAX_HZ or fastest < 5:
+        fail(NAME, "CLK_MAX_HZ %d: the PWM cannot give it within 20 MHz and a 40-60 %% duty cycle" % CLK_MAX_HZ)
+    for p in (period, fastest):
+        for f, d in REQUIRED_FD:
+            check_fd(NAME, f, d)
+            try:
+                _, _, err = sm_clkdiv(sys_hz, p, f, d)
+            except ValueError as e:
+                raise BoardError("board %s: %d/%d at CLK period %d: %s" % (NAME, f, d, p, e))
+            if err > MAX_ETU_ERROR_PPM:
+                fail(NAME, "etu at %d/%d, CLK period %d, off by %d ppm (limit %d)" % (f, d, p, err, MAX_ETU_ERROR_PPM))
 
 
 validate()
@@ -98,7 +103,8 @@ def card_ports():
         chip = Tda8035(Pin(slot["cmdvcc_n"], Pin.OUT, value=1), Pin(slot["rstin"], Pin.OUT, value=0),
                        Pin(slot["off_n"], Pin.IN, Pin.PULL_UP), Pin(slot["sel_5v3v"], Pin.OUT, value=0),
                        Pin(slot["sel_1v8_n"], Pin.OUT, value=1))
-        ports.append(PioCardPort(chip, slot["io"], slot["clk"], PIO_BLOCK, slot["sm_tx"], slot["sm_rx"], CLK_HZ))
+        ports.append(PioCardPort(chip, slot["io"], slot["clk"], PIO_BLOCK, slot["sm_tx"], slot["sm_rx"], CLK_HZ,
+                                CLK_MAX_HZ))
     return ports
 
 
@@ -108,7 +114,26 @@ def host_port():
     return UartHostPort(HOST["id"], HOST["baud"], HOST["tx"], HOST["rx"])
 
 
-def main() -> None:
-    from cpsdi_fw.main import Reader
+UPDATE_DIR = "/cpsdi_update"  # update slots + state record (FileStorage on the board's file system)
+UPDATE_SLOT_SIZE = 262144  # bytes per slot: a bundle is about 80 KB (bench/footprint.py)
 
-    Reader(host_port(), card_ports(), board=NAME, native_max_message=NATIVE_MAX_MESSAGE).run_forever()
+
+def storage():
+    """The update channel's storage (``hal.FileStorage``: two slot files and the state record)."""
+    from cpsdi_fw.hal import FileStorage
+
+    return FileStorage(UPDATE_DIR, UPDATE_SLOT_SIZE)
+
+
+def recovery_requested() -> bool:
+    """BOOTSEL held at power-up: run the factory application (``device_boot``)."""
+    import rp2
+
+    return rp2.bootsel_button() == 1
+
+
+def main() -> None:
+    """Boot: image selection, the chosen bundle, the reader (``device_boot``)."""
+    from cpsdi_boards import device_boot
+
+    device_boot.run(NAME)

@@ -74,7 +74,8 @@ class PioCardPort(CardPort):
     """One slot: ``chip`` (``tda8035.Tda8035``), I/O pin ``io``, CLK pin ``clk``, PIO block ``pio``
     with state machines ``sm_tx`` and ``sm_rx`` (0..3 inside the block)."""
 
-    def __init__(self, chip, io: int, clk: int, pio: int, sm_tx: int, sm_rx: int, clock_hz: int) -> None:
+    def __init__(self, chip, io: int, clk: int, pio: int, sm_tx: int, sm_rx: int, clock_hz: int,
+                 clock_max_hz: int = 0) -> None:
         self.chip = chip
         self.voltage_classes = chip.voltage_classes
         self._io = machine.Pin(io, machine.Pin.IN, machine.Pin.PULL_UP)
@@ -84,8 +85,9 @@ class PioCardPort(CardPort):
         self._base = PIO_BASE[pio]
         self._sm = (sm_tx, sm_rx)
         self.sys_hz = machine.freq()
-        self._period = P.clock_period(self.sys_hz, clock_hz)
+        self._period = self._activation_period = P.clock_period(self.sys_hz, clock_hz)
         self.clock_hz = self.sys_hz // self._period
+        self.clock_max_hz = clock_max_hz  # session clock after the ATR (HAL set_clock); 0: fixed
         self._tx_prog = _program(P.TX_PROGRAM, P.TX_WRAP_TARGET, P.TX_WRAP, set_init=rp2.PIO.IN_LOW,
                                  out_init=rp2.PIO.IN_LOW, out_shiftdir=rp2.PIO.SHIFT_RIGHT,
                                  in_shiftdir=rp2.PIO.SHIFT_RIGHT, autopush=True, push_thresh=32)
@@ -192,6 +194,8 @@ class PioCardPort(CardPort):
         self._extra_guard = 0
         self._retries = 0
         self._set_nack(False)
+        self._period = self._activation_period  # every ATR at the activation clock (§6.2.2)
+        self.clock_hz = self.sys_hz // self._period
         self._pwm = machine.PWM(machine.Pin(self._clk_no), freq=self.clock_hz, duty_u16=32768)
         self._set_timing(372, 1)
         self.chip.power_on(voltage_class)
@@ -226,6 +230,25 @@ class PioCardPort(CardPort):
             self._pwm = None
         machine.Pin(self._clk_no, machine.Pin.OUT, value=0)
         self._powered = False
+
+    def set_clock(self, hz: int) -> int:
+        """CLK = sys / P with P the smallest whole period giving <= ``hz`` (HAL): the PWM's TOP
+        is double-buffered, so the new period starts at a cycle boundary; the SM dividers
+        follow for the F/D in force. Never slower than the activation clock."""
+        if not self.clock_max_hz:
+            return self.clock_hz
+        if hz > self.clock_max_hz:
+            hz = self.clock_max_hz
+        period = (self.sys_hz + hz - 1) // hz if hz > 0 else self._activation_period
+        if period > self._activation_period:
+            period = self._activation_period
+        if period != self._period:
+            self._period = period
+            self.clock_hz = self.sys_hz // period
+            if self._pwm is not None:
+                self._pwm.freq(self.clock_hz)  # round(sys / f) = period again; duty_u16 kept [verify on hardware]
+            self._set_timing(self._f, self._d)
+        return self.clock_hz
 
     def wait_clocks(self, clocks: int) -> None:
         time.sleep_us((clocks * self._period * 1000000 + self.sys_hz - 1) // self.sys_hz)

@@ -36,12 +36,14 @@ class UsartScCardPort(CardPort):
     ``io`` / ``clk``: pin names of its TX (AF, open drain) and CK (AF, push-pull) with AF ``alt``."""
 
     def __init__(self, chip, uart_id: int, usart_base: int, io: str, clk: str, alt: int, kernel_hz: int,
-                 clock_hz_max: int) -> None:
+                 clock_hz_max: int, session_clock_hz_max: int = 0) -> None:
         self.chip = chip
         self.voltage_classes = chip.voltage_classes
         self._base = usart_base
         self._kernel_hz = kernel_hz
-        self._clock_max = clock_hz_max
+        self._activation_max = clock_hz_max  # SCLK target for every ATR
+        self._clock_max = clock_hz_max  # SCLK target now
+        self.clock_max_hz = session_clock_hz_max  # HAL set_clock after the ATR; 0: fixed
         self._uart = machine.UART(uart_id, 9600, bits=8, parity=0, stop=2, rxbuf=300, timeout=0)
         self._io = machine.Pin(io, mode=machine.Pin.ALT_OPEN_DRAIN, pull=machine.Pin.PULL_UP, alt=alt)
         self._clk = machine.Pin(clk, mode=machine.Pin.ALT, alt=alt)
@@ -98,7 +100,8 @@ class UsartScCardPort(CardPort):
         if not self.chip.present():
             return ERR_ABSENT
         self._f, self._d, self._inverse, self._guard, self._retries = 372, 1, False, 12, 0
-        self._apply(True)  # CK runs from here
+        self._clock_max = self._activation_max
+        self.clock_hz = self._apply(True)["card_hz"]  # CK runs from here
         self.chip.power_on(voltage_class)
         time.sleep_us(400)
         if self.chip.fault():
@@ -121,6 +124,21 @@ class UsartScCardPort(CardPort):
         self.chip.power_off()
         stm.mem32[self._base + R.CR1] &= ~R.CR1_UE  # CK stops
         self._powered = False
+
+    def set_clock(self, hz: int) -> int:
+        """SCLK = kernel / (2 * PSC), the smallest PSC giving <= ``hz`` (HAL). PSC is written with
+        UE = 0, as ``set_character`` does after a PPS [verify on hardware: SCLK across UE = 0]."""
+        if not self.clock_max_hz:
+            return self.clock_hz
+        if hz > self.clock_max_hz:
+            hz = self.clock_max_hz
+        if hz < self._activation_max:
+            hz = self._activation_max
+        if hz != self._clock_max:
+            self._close_span()
+            self._clock_max = hz
+            self.clock_hz = self._apply(self._powered)["card_hz"]
+        return self.clock_hz
 
     def wait_clocks(self, clocks: int) -> None:
         time.sleep_us((clocks * 1000000 + self.clock_hz - 1) // self.clock_hz)

@@ -56,6 +56,9 @@ class UartHostPort(HostPort):
         while not self._uart.any() and time.ticks_diff(end, time.ticks_ms()) > 0:
             time.sleep_ms(1)
 
+    def flush(self) -> None:
+        self._uart.flush()
+
     def line_supported(self, baud: int, stop_bits: int) -> bool:
         return baud in SUPPORTED_BAUDS and stop_bits in (1, 2)
 

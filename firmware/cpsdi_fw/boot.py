@@ -299,6 +299,7 @@ class BootResult:
         self.reverted = NONE  # slot given up at this boot (trial exhausted or failed verification)
         self.reason = 0  # why (R_* / mcuboot ERR_*; 0: trial exhausted)
         self.state_ok = False  # a valid state record was found
+        self.install_error = 0  # app_loader.start: why the slot's files could not be put in place
 
     def version_text(self, factory: str) -> str:
         """``major.minor.revision+build`` of the running image, or ``factory`` for the factory image."""

@@ -389,6 +389,8 @@ class Slot:
     def _warm(self) -> None:
         self.warm_resets += 1
         self.port.set_reset(False)
+        if self.port.clock_max_hz:
+            self.port.set_clock(0)  # the ATR comes at the activation clock (§6.2.3: 1-5 MHz)
         self._character(timing.FD, timing.DD, False, timing.GUARD_TIME_DEFAULT_ETU, 0)
         self.port.wait_clocks(RST_LOW_CLOCKS)
         self.port.set_reset(True)
@@ -457,10 +459,24 @@ class Slot:
         self.gate.after_exchange()
         retries = T0_RETRIES if d.protocol == 0 else 0
         self._character(d.f, d.d, self.parser.inverse, d.guard_time_etu, retries)
+        self._session_clock()
         if d.protocol == 1:
             return self._start_t1()
         self._t0_waits()
         return 0
+
+    def _session_clock(self) -> None:
+        """CLK for the F/D now in force: up to the card's fmax once the ATR is over (§8.3), and
+        no faster than ``max_baud`` allows (back down after a PPS to a higher D). Boards with
+        a fixed clock skip this; every time in etu stays the same, only the etu shortens."""
+        port = self.port
+        if port.clock_max_hz == 0:
+            return
+        d = self.decision
+        before = port.clock_hz
+        port.set_clock(timing.session_clock_hz(d.ta1, d.f, d.d, self.max_baud, port.clock_max_hz))
+        if port.clock_hz != before:
+            self._log(escape.EVENT_CLOCK, port.clock_hz // 100000)
 
     def _t0_waits(self) -> None:
         """T=0 WT from the ATR's TC2 (WI) at the F/D in force (§10.2: 960 x D x WI etu)."""
@@ -588,6 +604,7 @@ class Slot:
         pps.apply_pps(d, checker)
         self.gate.after_exchange()
         self._character(d.f, d.d, self.parser.inverse, d.guard_time_etu, T0_RETRIES if d.protocol == 0 else 0)
+        self._session_clock()
         if d.protocol == 1:
             self.t1.configure(d.ifsc, t1.IFS_DEFAULT, d.edc_crc, t1.CRC_LIBCCID)
             self.t1.set_waits(d.bwi, d.cwi, d.f, d.d)

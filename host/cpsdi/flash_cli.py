@@ -8,8 +8,11 @@ Steps, each an external command (:func:`plan_flash` builds them, :func:`run_plan
    every file of ``cpsdi_proto``, ``cpsdi_fw``, ``cpsdi_boards/__init__.py``, the board module
    and the board's driver modules (its ``MODULES``);
 3. a ``main.py`` that starts the reader with that board (``from cpsdi_boards.<board> import main``);
-4. ``mpremote connect <port> fs cp -r <stage>/cpsdi_proto <stage>/cpsdi_fw <stage>/cpsdi_boards :
-   + fs cp <stage>/main.py :main.py + reset`` (copy, select the board, hard reset).
+4. ``cpsdi_keys.py``: the update keys (``--trusted-key``), at the device's root where no update
+   bundle reaches (the boot selector imports them before any slot is on ``sys.path``);
+5. ``mpremote connect <port> fs cp -r <stage>/cpsdi_proto <stage>/cpsdi_fw <stage>/cpsdi_boards :
+   + fs cp <stage>/main.py :main.py + fs cp <stage>/cpsdi_keys.py :cpsdi_keys.py + reset`` (copy,
+   select the board, hard reset). What is copied is the *factory* image (docs/update-channel.md).
 
 mpremote talks to the REPL (USB CDC on the Pico, the ST-LINK COM port on the Nucleo): a
 development path. Field updates go through the signed update channel (``cpsdi fw build``).
@@ -36,6 +39,7 @@ console = Console()
 err_console = Console(stderr=True)
 
 DEVICE_DIRS = ("cpsdi_proto", "cpsdi_fw", "cpsdi_boards")
+KEYS_PY = "cpsdi_keys.py"
 MAIN_PY = """# Written by `cpsdi fw flash --board {board}`: start the reader on this board.
 from cpsdi_boards.{board} import main
 
@@ -107,8 +111,25 @@ def plan_flash(board: BoardInfo, port: str, stage: Path, sources: list[tuple[str
         out = stage / (rel[:-3] + ".mpy")
         commands.append([mpy_cross, f"-march={board.arch}", f"-O{opt}", "-s", rel, "-o", str(out), str(src)])
     copy = [mpremote, "connect", port, "fs", "cp", "-r"] + [str(stage / d) for d in DEVICE_DIRS] + [":"]
-    commands.append(copy + ["+", "fs", "cp", str(stage / "main.py"), ":main.py", "+", "reset"])
+    commands.append(copy + ["+", "fs", "cp", str(stage / "main.py"), ":main.py",
+                            "+", "fs", "cp", str(stage / KEYS_PY), f":{KEYS_PY}", "+", "reset"])
     return commands
+
+
+def write_keys(stage: Path, key_files: list[Path]) -> Path:
+    """``cpsdi_keys.py``: the raw Ed25519 public keys the boot selector and the updater trust.
+
+    It goes to the device's root, outside the packages an update bundle replaces
+    (docs/update-channel.md "Boot path on a device")."""
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    from cpsdi.update.keys import load_public_key
+
+    raws = [load_public_key(f).public_bytes(Encoding.Raw, PublicFormat.Raw) for f in key_files]
+    body = "".join(f"    {raw!r},\n" for raw in raws)
+    path = stage / KEYS_PY
+    path.write_text(f"# Written by `cpsdi fw flash`: the update keys this reader trusts.\nKEYS = (\n{body})\n")
+    return path
 
 
 def write_main(board: BoardInfo, stage: Path) -> Path:
@@ -136,8 +157,12 @@ def run_plan(commands: list[list[str]]) -> None:
 @click.option("--port", required=True, help="The board's REPL serial port for mpremote (e.g. /dev/ttyACM0).")
 @click.option("--opt", "opt_level", type=click.IntRange(0, 3), default=0, show_default=True, help="mpy-cross -O level.")
 @click.option("--mpremote", "mpremote_cmd", default=None, help="mpremote executable (default: the venv's).")
+@click.option("--trusted-key", "trusted_keys", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Public key (PEM, from `cpsdi fw keygen`) whose signed images the reader accepts (repeatable). "
+                   "None: every update image is refused.")
 @click.option("--dry-run", is_flag=True, help="Print the commands without running them.")
-def flash(board: str, port: str, opt_level: int, mpremote_cmd: str | None, dry_run: bool) -> None:
+def flash(board: str, port: str, opt_level: int, mpremote_cmd: str | None, trusted_keys: tuple[Path, ...],
+          dry_run: bool) -> None:
     """Compile the firmware for BOARD with mpy-cross, copy it with mpremote, select the board, reboot."""
     from cpsdi.update.bundle import mpy_cross_path
 
@@ -157,6 +182,13 @@ def flash(board: str, port: str, opt_level: int, mpremote_cmd: str | None, dry_r
                 click.echo(shlex.join(cmd))
             return
         write_main(info, stage)
+        try:
+            write_keys(stage, list(trusted_keys))
+        except UpdateError as exc:
+            err_console.print(f"[red]error:[/red] {escape(str(exc))}")
+            sys.exit(1)
+        if not trusted_keys:
+            err_console.print("[yellow]warning:[/yellow] no --trusted-key: the reader will refuse every update image")
         console.print(f"board {info.name} ({info.arch}): {len(sources)} files -> {escape(port)}")
         try:
             run_plan(commands)

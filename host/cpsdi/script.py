@@ -182,6 +182,7 @@ class EventCode(IntEnum):
     T1_RESYNCH = wire.EVENT_T1_RESYNCH
     LINK_NAK = wire.EVENT_LINK_NAK
     LINK_BAD_CHECK = wire.EVENT_LINK_BAD_CHECK
+    CLOCK = wire.EVENT_CLOCK
 
 
 @dataclass(frozen=True)
@@ -194,7 +195,7 @@ class Event:
     """An `EventCode`, or the raw byte of an event this library does not know."""
     slot: int
     arg1: int
-    """POWER_ON: protocol; POWER_ON_FAILED, CARD_ERROR, ESCAPE_ERROR: the bError."""
+    """POWER_ON: protocol; POWER_ON_FAILED, CARD_ERROR, ESCAPE_ERROR: the bError; CLOCK: the card clock in 100 kHz."""
     arg2: int
     """POWER_ON: 1 = APDU level; CARD_ERROR: bMessageType; ESCAPE_ERROR: vendor command."""
 

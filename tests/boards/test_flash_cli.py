@@ -14,7 +14,8 @@ from cpsdi.flash_cli import BoardInfo, FlashError, flash, flash_sources, load_bo
 def test_load_board_reads_the_module() -> None:
     info = load_board("pico_tda8035")
     assert info == BoardInfo("pico_tda8035", "armv6m",
-                             ("board_check", "pio_iso7816", "tda8035", "rp2_pio_iso7816", "uart_host"))
+                             ("board_check", "pio_iso7816", "tda8035", "rp2_pio_iso7816", "uart_host",
+                              "device_boot"))
     assert load_board("nucleo_l476_sc").arch == "armv7emsp"
 
 
@@ -47,7 +48,8 @@ def test_plan_exact_command_lines() -> None:
         ["mpy-cross", "-march=armv6m", "-O2", "-s", "cpsdi_boards/pico_tda8035.py", "-o",
          "/stage/cpsdi_boards/pico_tda8035.mpy", "/src/boards/cpsdi_boards/pico_tda8035.py"],
         ["mpremote", "connect", "/dev/ttyACM0", "fs", "cp", "-r", "/stage/cpsdi_proto", "/stage/cpsdi_fw",
-         "/stage/cpsdi_boards", ":", "+", "fs", "cp", "/stage/main.py", ":main.py", "+", "reset"],
+         "/stage/cpsdi_boards", ":", "+", "fs", "cp", "/stage/main.py", ":main.py",
+         "+", "fs", "cp", "/stage/cpsdi_keys.py", ":cpsdi_keys.py", "+", "reset"],
     ]
 
 
@@ -61,6 +63,7 @@ class Recorder:
         self.commands.append(cmd)
         if ":main.py" in cmd:
             self.main_py = Path(cmd[cmd.index(":main.py") - 1]).read_text()
+            self.keys_py = Path(cmd[cmd.index(":cpsdi_keys.py") - 1]).read_text()
         rc = 1 if self.fail_on and self.fail_on in cmd else 0
         return subprocess.CompletedProcess(cmd, rc, "", "could not enter raw repl" if rc else "")
 
@@ -78,9 +81,38 @@ def test_cli_runs_compile_copy_reset(monkeypatch: pytest.MonkeyPatch, board: str
     stage = Path(copy[6]).parent
     assert copy == ["mpremote", "connect", "/dev/ttyUSB1", "fs", "cp", "-r", f"{stage}/cpsdi_proto",
                     f"{stage}/cpsdi_fw", f"{stage}/cpsdi_boards", ":", "+", "fs", "cp", f"{stage}/main.py",
-                    ":main.py", "+", "reset"]
+                    ":main.py", "+", "fs", "cp", f"{stage}/cpsdi_keys.py", ":cpsdi_keys.py", "+", "reset"]
     assert f"from cpsdi_boards.{board} import main\n" in rec.main_py
     assert not stage.exists()  # staging folder removed
+
+
+def test_cli_writes_the_trusted_keys(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    from cpsdi.update.keys import public_pem
+
+    key = Ed25519PrivateKey.generate().public_key()
+    pem = tmp_path / "vendor.pub.pem"
+    pem.write_bytes(public_pem(key))
+    rec = Recorder()
+    monkeypatch.setattr(flash_cli.subprocess, "run", rec)
+    r = CliRunner().invoke(flash, ["--board", "pico_tda8035", "--port", "/dev/ttyACM0", "--mpremote", "mpremote",
+                                   "--trusted-key", str(pem)])
+    assert r.exit_code == 0, r.output
+    namespace: dict[str, Any] = {}
+    exec(rec.keys_py, namespace)
+    assert namespace["KEYS"] == (key.public_bytes(Encoding.Raw, PublicFormat.Raw),)
+    r = CliRunner().invoke(flash, ["--board", "pico_tda8035", "--port", "/dev/ttyACM0", "--mpremote", "mpremote"])
+    assert r.exit_code == 0 and "refuse every update image" in " ".join(r.output.split())
+    namespace = {}
+    exec(rec.keys_py, namespace)
+    assert namespace["KEYS"] == ()
+    bad = tmp_path / "bad.pem"
+    bad.write_text("not a key")
+    r = CliRunner().invoke(flash, ["--board", "pico_tda8035", "--port", "/dev/ttyACM0", "--mpremote", "mpremote",
+                                   "--trusted-key", str(bad)])
+    assert r.exit_code == 1 and "not a PEM public key" in " ".join(r.output.split())
 
 
 def test_cli_reports_a_failing_step(monkeypatch: pytest.MonkeyPatch) -> None:

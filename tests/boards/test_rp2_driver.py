@@ -109,6 +109,7 @@ def fake_asm_pio(**settings: Any) -> Any:
 @pytest.fixture
 def port(monkeypatch: pytest.MonkeyPatch) -> Any:
     mem = Mem()
+    pwms: list[Any] = []
     machine = types.ModuleType("machine")
 
     class Pin:
@@ -119,7 +120,11 @@ def port(monkeypatch: pytest.MonkeyPatch) -> Any:
 
     class PWM:
         def __init__(self, pin: Pin, freq: int, duty_u16: int) -> None:
-            self.freq = freq
+            self.hz = freq
+            pwms.append(self)
+
+        def freq(self, hz: int) -> None:
+            self.hz = hz
 
         def deinit(self) -> None:
             pass
@@ -157,8 +162,9 @@ def port(monkeypatch: pytest.MonkeyPatch) -> Any:
     chip = types.SimpleNamespace(voltage_classes=7, active=False, supports=lambda c: True, present=lambda: True,
                                  fault=lambda: False, power_on=lambda c: None, power_off=lambda: None,
                                  set_rst=lambda h: None)
-    p = drv.PioCardPort(chip, io=2, clk=3, pio=0, sm_tx=0, sm_rx=1, clock_hz=3_571_428)
+    p = drv.PioCardPort(chip, io=2, clk=3, pio=0, sm_tx=0, sm_rx=1, clock_hz=3_571_428, clock_max_hz=5_000_000)
     p.mem = mem
+    p.pwms = pwms
     p.drv = drv
     return p
 
@@ -182,6 +188,25 @@ def test_clock_and_divider(port: Any) -> None:
     port.set_character(372, 12, False, 12, 3)
     clkdiv = mem[drv.PIO_BASE[0] + drv.SM0_CLKDIV + drv.SM_STRIDE]
     assert (clkdiv >> 16, clkdiv >> 8 & 0xFF) == (135, 160)
+
+
+def test_session_clock_after_the_atr(port: Any) -> None:
+    drv, mem = port.drv, port.mem
+    assert port.activate(CLASS_A) == OK
+    assert port.pwms[-1].hz == 3_571_428
+    port.set_character(372, 12, False, 12, 3)
+    assert port.set_clock(5_000_000) == 5_000_000  # 125 MHz / 25
+    assert port.pwms[-1].hz == 5_000_000
+    clkdiv = mem[drv.PIO_BASE[0] + drv.SM0_CLKDIV]
+    assert (clkdiv >> 16, clkdiv >> 8 & 0xFF) == (96, 224)  # 25 * 372 / (8 * 12) = 96.875
+    assert port.set_clock(4_900_000) == 4_807_692  # 125 MHz / 26: never above what was asked
+    assert port.set_clock(20_000_000) == 5_000_000  # the board's limit
+    assert port.set_clock(0) == 3_571_428  # back to the activation clock
+    port.set_clock(5_000_000)
+    assert port.activate(CLASS_A) == OK  # a new activation: ATR at the activation clock
+    assert port.clock_hz == 3_571_428 and port.pwms[-1].hz == 3_571_428
+    clkdiv = mem[drv.PIO_BASE[0] + drv.SM0_CLKDIV]
+    assert (clkdiv >> 16, clkdiv >> 8 & 0xFF) == (1627, 128)  # 372/1 at period 35
 
 
 def test_error_signal_switch(port: Any) -> None:

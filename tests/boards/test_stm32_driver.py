@@ -91,7 +91,7 @@ def port(monkeypatch: pytest.MonkeyPatch) -> Any:
     chip = types.SimpleNamespace(voltage_classes=7, supports=lambda c: True, present=lambda: True,
                                  fault=lambda: False, power_on=lambda c: None, power_off=lambda: None,
                                  set_rst=lambda h: None)
-    p = drv.UsartScCardPort(chip, 1, BASE, "PB6", "PA8", 7, 80_000_000, 4_000_000)
+    p = drv.UsartScCardPort(chip, 1, BASE, "PB6", "PA8", 7, 80_000_000, 4_000_000, 5_000_000)
     p.mem = mem
     return p
 
@@ -106,6 +106,21 @@ def test_register_order_and_atr_values(port: Any) -> None:
     assert mem[BASE + R.CR1] == 1 << 5 | R.CR1_M0 | R.CR1_PCE | R.CR1_TE | R.CR1_RE | R.CR1_UE
     assert (mem[BASE + R.BRR], mem[BASE + R.GTPR], mem[BASE + R.CR3]) == (7440, 10, R.CR3_SCEN)  # ATR: no NACK
     assert port.clock_hz == 4_000_000
+
+
+def test_session_clock_after_the_atr(port: Any) -> None:
+    mem = port.mem
+    port.activate(CLASS_A)
+    port.set_character(372, 12, False, 12, 3)
+    assert port.set_clock(5_000_000) == 5_000_000  # PSC 8
+    assert mem[BASE + R.BRR] == 2 * 8 * 372 // 12  # 496: USARTDIV at PSC 8
+    assert mem[BASE + R.CR1] & R.CR1_UE
+    assert port.set_clock(4_500_000) == 4_444_444  # PSC 9: never above what was asked
+    assert port.set_clock(8_000_000) == 5_000_000  # the board's session limit
+    assert port.set_clock(0) == 4_000_000  # back to the activation clock
+    port.set_clock(5_000_000)
+    port.activate(CLASS_A)  # every ATR at the activation clock
+    assert port.clock_hz == 4_000_000 and mem[BASE + R.BRR] == 7440
 
 
 def test_set_character_t0_t1_inverse(port: Any) -> None:

@@ -135,5 +135,5 @@ def test_real_board_bundles_carry_their_driver_modules() -> None:
     names = {n for n, _ in device_sources("pico_tda8035") if n.startswith("cpsdi_boards/")}
     assert names == {"cpsdi_boards/__init__.py", "cpsdi_boards/pico_tda8035.py", "cpsdi_boards/board_check.py",
                      "cpsdi_boards/pio_iso7816.py", "cpsdi_boards/tda8035.py", "cpsdi_boards/rp2_pio_iso7816.py",
-                     "cpsdi_boards/uart_host.py"}
+                     "cpsdi_boards/uart_host.py", "cpsdi_boards/device_boot.py"}
     assert not any(n.startswith("cpsdi_boards/sim/") for n, _ in device_sources("pico_tda8035"))

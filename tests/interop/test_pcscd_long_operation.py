@@ -20,14 +20,16 @@ from _apdus import ATRS, OK, read_binary
 from _pcscd_stack import PcscStack, StackConfig, StackFactory, sim_supports
 from cpsdi_boards.sim.test_applet import read_binary_bytes
 
+# Times at D = 12 and the 5 MHz session clock the reader switches to after the PPS
+# (31 clocks per etu: 6.2 us).
 # T=1: the first I-block (response 3, after the PPS answer and the S(IFS) response) 150 000
-# etu late, about 1.3 s at D = 12 (within the card's BWT of about 1.6 s).
+# etu late, about 0.93 s (within the card's BWT of 184 320 etu).
 # T=0: three NULL bytes (60), each just inside the work waiting time (WT = 115 200 etu at
-# D = 12, about 1 s), before the answer to the first command (response 2, after the PPS
-# answer): about 3 s. Once: the next session (a new power-on) is fast again.
+# D = 12, about 0.71 s), before the answer to the first command (response 2, after the PPS
+# answer): about 2.1 s. Once: the next session (a new power-on) is fast again.
 SLOW = {
-    "t1": ("delay response 3 byte 1 to 150000 etu once\n", 1.0),
-    "t0": ("nulls 3 every WT-100 before response 2 once\n", 2.5),
+    "t1": ("delay response 3 byte 1 to 150000 etu once\n", 0.9),
+    "t0": ("nulls 3 every WT-100 before response 2 once\n", 2.0),
 }
 
 

@@ -102,9 +102,10 @@ def test_sim_slots_use_a_paced_clock_only_for_real_card_time() -> None:
 
 def test_a_long_card_operation_over_the_pty_is_kept_alive(tmp_path: Path) -> None:
     # The T=1 card answers its first I-block (response 3: after the PPS and the S(IFS)
-    # response) 150 000 etu late: at D = 12 (31 clocks per etu at 3.5712 MHz) about 1.3 s.
+    # response) 200 000 etu late: at D = 12 (31 clocks per etu at the 5 MHz session clock)
+    # about 1.24 s.
     script = tmp_path / "slow.faults"
-    script.write_text("delay response 3 byte 1 to 150000 etu\n")
+    script.write_text("delay response 3 byte 1 to 200000 etu\n")
     proc = subprocess.Popen([*SIM, "--card", "t1", "--fault", f"0={script}", "--card-time", "real",
                              "--duration", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -116,7 +117,7 @@ def test_a_long_card_operation_over_the_pty_is_kept_alive(tmp_path: Path) -> Non
             r = card.transmit(bytes.fromhex("00 88 00 00 02 01 02 00"))
             elapsed_s = time.monotonic() - start
             assert (r.data, r.sw) == (b"\x02\x01", 0x9000)
-            assert elapsed_s > 1.0  # the card's 1.3 s really passed
+            assert elapsed_s > 1.0  # the card's 1.24 s really passed
             assert reader.counters()["keepalives"] - before >= 2  # one per 500 ms while busy
     finally:
         os.kill(proc.pid, signal.SIGTERM)

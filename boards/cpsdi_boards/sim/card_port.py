@@ -53,7 +53,9 @@ class SimCardPort(CardPort):
     Args:
         card: the card in the slot (None: empty slot; see :meth:`insert`).
         classes: voltage classes the board can supply (others: ``ERR_CLASS``).
-        clock_hz: CLK frequency while powered (only reported; time is in clock cycles).
+        clock_hz: CLK frequency at activation (time is in clock cycles; with a
+            :class:`WallPacedClock` it also sets how much wall time a cycle takes).
+        clock_max_hz: highest CLK after the ATR (``set_clock``); 0 (default): fixed clock.
         clock: a shared :class:`VirtualClock` (several slots), or a new one.
     """
 
@@ -63,10 +65,12 @@ class SimCardPort(CardPort):
         *,
         classes: Collection[int] = (CLASS_A, CLASS_B, CLASS_C),
         clock_hz: int = 3_571_200,
+        clock_max_hz: int = 0,
         clock: VirtualClock | None = None,
     ) -> None:
         self.clock = clock if clock is not None else VirtualClock()
-        self.clock_hz = clock_hz
+        self.clock_hz = self.activation_clock_hz = clock_hz
+        self.clock_max_hz = clock_max_hz
         self.classes = frozenset(classes)
         self._card: VirtualCard | None = None
         self._gone = True
@@ -215,6 +219,7 @@ class SimCardPort(CardPort):
         if self._powered:
             self._deactivate_contacts()
         now = self.clock.now
+        self._clock_rate(self.activation_clock_hz)
         card.contact_rst(False, now)
         card.contact_vcc(True, now, voltage_class)
         card.contact_clk(True, now)
@@ -229,6 +234,20 @@ class SimCardPort(CardPort):
         self._line_edge = now
         self._etu.restart(now)
         return OK
+
+    def _clock_rate(self, hz: int) -> None:
+        self.clock_hz = hz
+        set_rate = getattr(self.clock, "set_rate", None)  # real card time: wall time per cycle
+        if set_rate is not None:
+            set_rate(hz)
+
+    def set_clock(self, hz: int) -> int:
+        """CLK to ``hz`` (bounded by ``clock_max_hz``, at least the activation clock); the card is told."""
+        hz = max(self.activation_clock_hz, min(hz, self.clock_max_hz or self.activation_clock_hz))
+        if hz != self.clock_hz and self._powered and self._card is not None:
+            self._clock_rate(hz)
+            self._card.clock_frequency(hz, self.clock.now)
+        return self.clock_hz
 
     def set_reset(self, high: bool) -> None:
         if self._check_removal() or not self._powered:

@@ -120,6 +120,14 @@ class WallPacedClock(VirtualClock):
             self._pace(before)
         return self._now
 
+    def set_rate(self, clock_hz: int) -> None:
+        """CLK changes to ``clock_hz`` from now on (clock cycles already counted keep their
+        wall time)."""
+        if clock_hz <= 0:
+            raise ValueError("clock_hz must be positive")
+        self._anchor_s, self._anchor_clocks = self._wall_at(self._now), self._now
+        self.clock_hz = clock_hz
+
     def resync(self) -> None:
         """The reader starts to send: the card was idle since its last character, so wall
         time that ran ahead since then is not card time (called by SimCardPort.send)."""

@@ -56,6 +56,8 @@ class EventKind(enum.Enum):
     REMOVED = "removed"
     VCC_ON = "vcc_on"
     CLK_ON = "clk_on"
+    CLK_FREQUENCY = "clk_frequency"  # the reader changed CLK (detail "N Hz")
+    CLK_ABOVE_FMAX = "clk_above_fmax"  # ... above the card's fmax (ISO 7816-3 §8.3)
     IO_RECEPTION = "io_reception"
     RST_LOW = "rst_low"
     RST_HIGH = "rst_high"

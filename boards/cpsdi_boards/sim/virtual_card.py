@@ -59,6 +59,7 @@ CLASS_C = 3
 # ISO 7816-3:2006 Tables 7/8 (iso7816-3.md §1.1); 0 = RFU.
 FI_TABLE = (372, 372, 558, 744, 1116, 1488, 1860, 0, 0, 512, 768, 1024, 1536, 2048, 0, 0)
 DI_TABLE = (0, 1, 2, 4, 8, 16, 32, 64, 12, 20, 0, 0, 0, 0, 0, 0)
+FMAX_KHZ_TABLE = (4000, 5000, 6000, 8000, 12000, 16000, 20000, 0, 0, 5000, 7500, 10000, 15000, 20000, 0, 0)
 
 INITIAL_WT_ETU = 9600  # ISO 7816-3 §8.1 / §9.1: ATR and PPS
 REPEAT_GAP_ETU = 13  # a repeated character's leading edge after the NACKed one's (§7.3)
@@ -97,6 +98,7 @@ class ATRParams:
     protocols: tuple[int, ...] = (0,)
     ifsc: int = 32  # first TA(i>=3) after a TD(i-1) announcing T=1
     crc: bool = False  # first TC(i>=3) after a TD(i-1) announcing T=1, b1
+    fmax_hz: int = 5_000_000  # TA1's FI (§8.3 Table 7); 5 MHz without TA1
 
 
 def parse_atr_params(atr: bytes) -> ATRParams:
@@ -144,7 +146,9 @@ def parse_atr_params(atr: bytes) -> ATRParams:
         if k - 1 in td and td[k - 1] & 0x0F == 1 and k in tc:
             crc = bool(tc[k] & 1)
             break
+    fmax_hz = FMAX_KHZ_TABLE[ta[1] >> 4] * 1000 if 1 in ta else 5_000_000
     return ATRParams(
+        fmax_hz=fmax_hz,
         inverse=inverse,
         fi=fi,
         di=di,
@@ -712,6 +716,13 @@ class VirtualCard:
         self.records.add_event(EventKind.CLK_ON if running else EventKind.CLK_STOP, clocks)
         if not running:
             self._stop(clocks)
+
+    def clock_frequency(self, hz: int, clocks: int) -> None:
+        """The reader changed CLK to ``hz`` (only wall time per clock cycle changes); above the
+        card's fmax (§8.3) the card logs CLK_ABOVE_FMAX (a real card's behaviour is undefined)."""
+        self.records.add_event(EventKind.CLK_FREQUENCY, clocks, "%d Hz" % hz)
+        if hz > self.params.fmax_hz:
+            self.records.add_event(EventKind.CLK_ABOVE_FMAX, clocks, "%d Hz > %d Hz" % (hz, self.params.fmax_hz))
 
     def contact_io(self, reception: bool, clocks: int) -> None:
         """I/O put in reception (pulled high) or driven low."""

@@ -96,6 +96,21 @@ def baud(f: int, d: int, clock_hz: int) -> int:
     return clock_hz // f * d + (clock_hz % f) * d // f
 
 
+def session_clock_hz(ta1: int, f: int, d: int, max_baud: int, board_max_hz: int) -> int:
+    """Highest CLK for the session after the ATR/PPS, 0 if none is known.
+
+    §8.3: TA1's FI codes fmax, the highest frequency the card accepts once the ATR is
+    over (5 MHz for the default TA1 = 11; 0 when FI is RFU: fmax unknown, keep the
+    activation clock). Also bounded by the board (``board_max_hz``) and by the bit rate
+    the reader handles, D * f / F <= ``max_baud`` at the F/D in force.
+    """
+    hz = fmax_hz_from_ta1(ta1)
+    if hz > board_max_hz:
+        hz = board_max_hz
+    by_baud = max_baud // d * f + (max_baud % d) * f // d
+    return hz if hz <= by_baud else by_baud
+
+
 def guard_time_etu(n: int, protocol: int) -> int:
     """Character spacing for characters sent by the reader, from TC1 = N.
 
