@@ -5,7 +5,8 @@ Method: ``cpsdi sim --card t1 --card-time real`` (the firmware on CPython; card 
 real time, the pty is paced byte by byte at the baud rate). The host library sends each APDU
 ``REPEAT`` times; a transport spy counts the link bytes of one round trip (frames, echo,
 keep-alives). Minimum = link bytes x 11 bits / 115 200 bd + the card's time for the same APDU
-(the same virtual card run in process, in virtual time: its clock cycles / 3.5712 MHz).
+(the same virtual card run in process, in virtual time, with the same 5 MHz session clock
+after the PPS: its clock cycles / its clock).
 ratio = measured median round trip / minimum. Goal native <= 1.15. What the ratio adds up:
 host and firmware processing on CPython, the pty, and the pacing's 1-byte granularity.
 """
@@ -26,6 +27,7 @@ from cpsdi_boards.sim.cards import make_card
 from cpsdi_fw.slot import Slot
 
 BAUD = 115_200
+CARD_CLOCK_MAX_HZ = 5_000_000  # the session clock, as `cpsdi sim` (passed to it explicitly)
 BITS_PER_BYTE = 11  # 8N2: start + 8 data + 2 stop
 REPEAT = 7
 APDUS = {
@@ -40,7 +42,7 @@ def card_seconds(apdu: bytes) -> float:
     """The virtual T=1 test card's time for ``apdu`` after a PPS (virtual clock, no link)."""
     made = make_card("t1")
     assert made is not None
-    port = SimCardPort(made[0])
+    port = SimCardPort(made[0], clock_max_hz=CARD_CLOCK_MAX_HZ)
     slot = Slot(port)
     if slot.power_on():
         raise RuntimeError("power on failed")
@@ -53,7 +55,7 @@ def card_seconds(apdu: bytes) -> float:
 
 def run() -> list[dict[str, Any]]:
     proc = subprocess.Popen([sys.executable, "-c", "from cpsdi.sim_cli import sim; sim()", "--card", "t1",
-                             "--card-time", "real", "--duration", "300"],
+                             "--card-time", "real", "--card-clock-max", str(CARD_CLOCK_MAX_HZ), "--duration", "300"],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     rows = []
     try:

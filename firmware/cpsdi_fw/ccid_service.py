@@ -64,6 +64,21 @@ Escapes (ccid-serial.md §5.7; protocol/README.md §3 for ``CD``):
   refusals are vendor bErrors (81..83, 90..96). Without an updater -> ERR_UNKNOWN_COMMAND.
 * Every other ``CD`` command (SIM_CONTROL): not implemented yet -> ERR_UNKNOWN_COMMAND (0x84).
 
+PC_to_RDR_Secure (CCID §6.1.11, issue #12) only on a board with a keypad (``keypad``, a
+``hal.Keypad``; else "not supported" as before): the structure is checked first
+(``ccid_secure.SecureRequest``, bError = index of the bad byte; wLevelParameter must be 0,
+card active), then the holder types the PIN(s) on the keypad (``pin_entry.collect``), the
+reader builds the APDU and sends it as an XfrBlock would be at the slot's level: APDU level
+(native, ``1F 02``) as an APDU; TPDU level T=0 as a TPDU; TPDU level T=1 as one I-block made
+of bTeoPrologue (NAD, PCB as libccid numbered it), LEN and the EDC in force, answered with
+the card's block (an S(WTX) request on the way is answered here, at most ``_WTX_MAX``). The
+card's answer comes back as a DataBlock (90 00, 63 Cx, 69 83... untouched). No card
+exchange: cancel -> bError EF, timeout -> F0, host Abort -> FF, card removed -> FE, new PIN
+and confirmation differ -> DataBlock ``64 02`` (PC/SC part 10 convention). Every buffer that
+held digits (entries, APDU, T=1 block, the T=1 engine's copy) is overwritten before the
+answer leaves. GET_INFO then announces FEATURE_PIN_PAD and TLV 09 (bPINSupport 03, display
+lines and characters, max digits).
+
 Event log (``self.events``): at each request the presence of every slot is compared with the
 last one seen (card inserted / removed; a removal and re-insertion between two requests is not
 seen), IccPowerOn results (protocol and level, or the bError), IccPowerOff, card failures of
@@ -76,12 +91,23 @@ from cpsdi_proto.compat import const
 from cpsdi_proto.gempc import COMPAT_MAX_MESSAGE
 from cpsdi_proto.native import NATIVE_MIN_MESSAGE
 
-from cpsdi_fw import script
+from cpsdi_fw import hal, pin_entry, script
+from cpsdi_fw.ccid_secure import APDU_MAX, MAX_DIGITS, SecureRequest
 from cpsdi_fw.eventlog import EventLog
-from cpsdi_fw.iso7816_3 import pps, timing
+from cpsdi_fw.iso7816_3 import pps, t1, timing
 
 _H = const(10)  # CCID header size
 _FW_MAX = const(49)  # libccid's 50-byte buffer, NUL-terminated
+_WTX_MAX = const(8)  # S(WTX) requests answered during one Secure T=1 exchange
+_MISMATCH = const(-1)  # the new PIN and its confirmation differ
+
+# pin_entry results -> CCID bError (§6.2.6)
+_ENTRY_ERRORS = {
+    pin_entry.CANCELLED: ccid.ERR_PIN_CANCELLED,
+    pin_entry.TIMEOUT: ccid.ERR_PIN_TIMEOUT,
+    pin_entry.ABORTED: ccid.ERR_CMD_ABORTED,
+    pin_entry.REMOVED: ccid.ERR_ICC_MUTE,
+}
 
 CTR_REQUESTS = escape.COUNTER_REQUESTS
 CTR_CARD_ERRORS = escape.COUNTER_CARD_ERRORS
@@ -111,13 +137,21 @@ class CCIDService:
     updater = None  # cpsdi_fw.updater.Updater serving CD 10..16, set by main.Reader
 
     def __init__(self, slots, *, firmware_version: str, board: str, serial: str = "",
-                 features: int = escape.FEATURE_APDU_LEVEL | escape.FEATURE_TPDU_LEVEL | escape.FEATURE_SCRIPTS) -> None:
+                 features: int = escape.FEATURE_APDU_LEVEL | escape.FEATURE_TPDU_LEVEL | escape.FEATURE_SCRIPTS,
+                 keypad=None) -> None:
         self.slots = slots
         self.slot_count = len(slots)
         self.firmware_version = firmware_version
         self.board = board
         self.serial = serial
         self.features = features
+        self.keypad = keypad  # hal.Keypad of a PIN-pad board, or None
+        if keypad is not None:
+            self.features |= escape.FEATURE_PIN_PAD
+            self.secure = SecureRequest()
+            self._entries = [pin_entry.PINEntry() for _ in range(3)]  # current, new, confirmation
+            self._apdu = bytearray(APDU_MAX)  # the card's APDU, PIN inserted (wiped after use)
+            self._block = bytearray(3 + APDU_MAX + 2)  # T=1 at TPDU level: prologue + APDU + EDC
         fw = ("cpsdi " + firmware_version + " " + board).encode()
         self._fw = fw[:_FW_MAX]
         self.apdu_level = bytearray(self.slot_count)  # 1: XfrBlock carries APDUs (Escape 1F 02)
@@ -230,7 +264,10 @@ class CCIDService:
             _put_u32(resp, ro + _H, clock_hz // 1000)
             _put_u32(resp, ro + _H + 4, timing.baud(d.f, d.d, clock_hz))
             return _H + 8
-        # IccClock, T0APDU, Secure, Mechanical
+        keypad = self.keypad
+        if mtype == ccid.PC_TO_RDR_SECURE and keypad is not None:
+            return self._secure(s, keypad, slot, seq, req, off, dlen, native, resp, ro, max_message)
+        # IccClock, T0APDU, Secure without a keypad, Mechanical
         return self._fail(resp, ro, answer, slot, seq, s.state(), ccid.ERR_CMD_NOT_SUPPORTED)
 
     def _apdu_level(self, slot: int, native: bool) -> bool:
@@ -283,6 +320,121 @@ class CCIDService:
             return self._card_fail(resp, ro, answer, slot, seq, ccid.ERR_XFR_OVERRUN, ccid.PC_TO_RDR_XFR_BLOCK)
         _header(resp, ro, answer, rc, slot, seq, s.state(), 0, 0)
         return _H + rc
+
+    # -- PC_to_RDR_Secure (CCID §6.1.11, issue #12) ------------------------------------
+    def _secure(self, s, keypad, slot: int, seq: int, req, off: int, dlen: int, native: bool, resp, ro: int,
+                max_message: int) -> int:
+        answer = ccid.RDR_TO_PC_DATA_BLOCK
+        icc = s.state()
+        if req[off + 8] or req[off + 9]:
+            return self._fail(resp, ro, answer, slot, seq, icc, 8)  # wLevelParameter: no APDU chaining
+        sec = self.secure
+        error = sec.parse(req, off + _H, dlen)
+        if error:
+            return self._fail(resp, ro, answer, slot, seq, icc, error)
+        if icc != ccid.ICC_ACTIVE:
+            return self._fail(resp, ro, answer, slot, seq, icc, ccid.ERR_ICC_MUTE)
+        entries = self._entries
+        try:
+            result = self._enter_pins(s, sec, keypad)
+            if result == _MISMATCH:
+                resp[ro + _H] = ccid.SW_PIN_MISMATCH >> 8
+                resp[ro + _H + 1] = ccid.SW_PIN_MISMATCH & 0xFF
+                _header(resp, ro, answer, 2, slot, seq, s.state(), 0, 0)
+                return _H + 2
+            if result != pin_entry.DONE:
+                return self._fail(resp, ro, answer, slot, seq, s.state(), _ENTRY_ERRORS[result])
+            n = sec.build(req, self._apdu, entries[0], entries[1])
+        finally:
+            for e in entries:
+                e.wipe()
+        try:
+            return self._secure_exchange(s, slot, seq, req[off + 7], n, native, resp, ro, max_message)
+        finally:
+            self._wipe(s)
+
+    def _enter_pins(self, s, sec, keypad) -> int:
+        """The PIN(s) the structure asks for, on the keypad: a pin_entry result or _MISMATCH."""
+        entries = self._entries
+        key_ms = sec.timeout_s * 1000
+        count = sec.entries()
+        total_end = (keypad.ticks_ms() + count * (key_ms if key_ms > pin_entry.TOTAL_MIN_MS
+                                                   else pin_entry.TOTAL_MIN_MS)) & 0x3FFFFFFF
+        idle = s.idle
+        present = s.port.present
+        keypad.begin()
+        try:
+            if sec.operation == ccid.PIN_OPERATION_MODIFY:
+                order = (0, 1, 2) if sec.confirm & ccid.PIN_CONFIRM_CURRENT else (1, 2)
+            else:
+                order = (1,)
+            for j in range(count):
+                which = order[j]
+                message = sec.messages[j] if sec.message_count else hal.MESSAGE_NONE
+                result = pin_entry.collect(keypad, entries[which], sec.min_digits, sec.max_digits, sec.validation,
+                                           message, key_ms, total_end, idle, present)
+                if result != pin_entry.DONE:
+                    return result
+            if count > 1 and sec.confirm & ccid.PIN_CONFIRM_NEW and not entries[1].same_as(entries[2]):
+                return _MISMATCH
+            return pin_entry.DONE
+        finally:
+            keypad.end()
+
+    def _secure_exchange(self, s, slot: int, seq: int, bwi: int, n: int, native: bool, resp, ro: int,
+                         max_message: int) -> int:
+        """Send the PIN APDU as the slot's level wants it; answer as XfrBlock does."""
+        answer = ccid.RDR_TO_PC_DATA_BLOCK
+        out = memoryview(resp)[ro + _H:]
+        room = max_message - _H
+        if self._apdu_level(slot, native):
+            rc = s.transmit_apdu(self._apdu, n, out, room)
+        elif s.decision.protocol == 1:
+            rc = self._secure_block(s, n, out, room, bwi)
+        else:
+            rc = s.transmit_tpdu(self._apdu, n, out, room, bwi)
+        if rc <= 0:
+            return self._card_fail(resp, ro, answer, slot, seq, -rc, ccid.PC_TO_RDR_SECURE)
+        if rc > room:
+            return self._card_fail(resp, ro, answer, slot, seq, ccid.ERR_XFR_OVERRUN, ccid.PC_TO_RDR_SECURE)
+        _header(resp, ro, answer, rc, slot, seq, s.state(), 0, 0)
+        return _H + rc
+
+    def _secure_block(self, s, n: int, out, room: int, bwi: int) -> int:
+        """TPDU level, T=1: the APDU as one I-block with the host's prologue (libccid numbers
+        it), the card's block back; S(WTX req) blocks answered with S(WTX resp) on the way."""
+        b = self._block
+        p = self.secure.prologue
+        eng = s.t1
+        b[0] = p[0]
+        b[1] = p[1]
+        b[2] = n
+        apdu = self._apdu
+        for i in range(n):
+            b[3 + i] = apdu[i]
+        end = t1.put_edc(b, 0, 3 + n, eng.edc_crc, eng.crc_variant)
+        rc = s.transmit_tpdu(b, end, out, room, bwi)
+        for _ in range(_WTX_MAX):
+            if rc < 4 or out[1] != 0xC3 or out[2] != 1:  # S(WTX request), ISO 7816-3 §11.6.2.3
+                break
+            multiplier = out[3]
+            b[1] = 0xE3  # S(WTX response), same value
+            b[2] = 1
+            b[3] = multiplier
+            end = t1.put_edc(b, 0, 4, eng.edc_crc, eng.crc_variant)
+            rc = s.transmit_tpdu(b, end, out, room, multiplier)
+        return rc
+
+    def _wipe(self, s) -> None:
+        """Overwrite every buffer that held the PIN: the APDU, the T=1 block, the engine's copy."""
+        for buf in (self._apdu, self._block):
+            for i in range(len(buf)):
+                buf[i] = 0
+        eng = getattr(s, "t1", None)
+        tx = getattr(eng, "tx_buf", None)
+        if tx is not None:
+            for i in range(len(tx)):
+                tx[i] = 0
 
     def _set_parameters(self, s, slot: int, seq: int, protocol: int, req, doff: int, dlen: int, resp, ro: int) -> int:
         answer = ccid.RDR_TO_PC_PARAMETERS
@@ -464,6 +616,15 @@ class CCIDService:
             buf[p + 2 + 2 * i] = self.slots[i].port.voltage_classes
             buf[p + 3 + 2 * i] = escape.PROTOCOLS_T0_T1
         p += 2 + 2 * n
+        keypad = self.keypad
+        if keypad is not None:
+            buf[p] = escape.INFO_PIN_PAD
+            buf[p + 1] = 4
+            buf[p + 2] = ccid.PIN_SUPPORT_VERIFY | ccid.PIN_SUPPORT_MODIFY
+            buf[p + 3] = keypad.display_lines
+            buf[p + 4] = keypad.display_chars
+            buf[p + 5] = MAX_DIGITS
+            p += 6
         return p - start
 
     @staticmethod

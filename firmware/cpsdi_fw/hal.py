@@ -36,7 +36,8 @@ ERR_REPEAT = const(4)  # the card signalled a parity error more often than the r
 class CardPort:
     """One slot's electrical and character interface. Boards subclass it."""
 
-    clock_hz = 3571200  # CLK frequency while powered
+    clock_hz = 3571200  # CLK frequency now (activation restores the board's activation clock)
+    clock_max_hz = 0  # highest CLK the board can give once the ATR is over; 0: fixed clock
     voltage_classes = 0x07  # bitmap of the classes the board can supply: 1 = A, 2 = B, 4 = C
 
     def present(self) -> bool:
@@ -75,6 +76,15 @@ class CardPort:
         characters (12 + N etu, §8.3), error signal and repetition: ``retries`` > 0 enables
         them with that limit (T=0), 0 disables them (T=1, §7.3)."""
         raise NotImplementedError
+
+    def set_clock(self, hz: int) -> int:
+        """Change CLK to the highest frequency the board makes that is <= ``hz``, never below
+        the activation clock (``hz`` = 0 goes back to it), with the line idle; F/D, guard
+        time and convention kept (the etu becomes F / (D * f) s). The slot calls it after
+        the ATR/PPS (ISO 7816-3 §8.3: up to the card's fmax) and with 0 before a warm
+        reset; ``activate`` also goes back to the activation clock. Returns the new
+        ``clock_hz``. Boards with a fixed clock (``clock_max_hz`` = 0) keep this default."""
+        return self.clock_hz
 
     def send(self, buf, start: int, end: int) -> int:
         """Transmit ``buf[start:end]``, returning after the last character's guard time.
@@ -123,6 +133,9 @@ class HostPort:
     def wait_ms(self, ms: int) -> None:
         """Idle for up to ``ms`` milliseconds or until host bytes arrive (low-power wait)."""
         raise NotImplementedError
+
+    def flush(self) -> None:
+        """Return once every byte written so far has left the transmitter (before a reset)."""
 
     # Line settings (vendor Escape LINK_SETTINGS). ``baud`` / ``stop_bits`` are the settings in
     # force (0 / 0 on a channel without a baud rate, e.g. USB CDC, where nothing can change).
@@ -282,3 +295,44 @@ class FileStorage(Storage):
             f.write(memoryview(buf)[0:n])
         finally:
             f.close()
+
+
+# -- PIN pad (issue #12) --------------------------------------------------------------------
+# Key codes of ``Keypad.read_key``: the digits are their ASCII codes '0'..'9'.
+KEY_NONE = const(-1)  # no key within the timeout
+KEY_ENTER = const(0x0D)  # validation key
+KEY_CANCEL = const(0x1B)
+KEY_CLEAR = const(0x08)  # correction: erase the last digit
+MESSAGE_NONE = const(0xFF)  # ``Keypad.show`` without a prompt (bNumberMessage 0)
+
+
+class Keypad:
+    """A PIN-entry keypad and its optional display, on the boards that have one (issue #12).
+
+    Used only by the CCID service during PC_to_RDR_Secure (``cpsdi_fw.pin_entry``): the PIN
+    typed here goes to the card and never to the host link. Implementations keep no copy of
+    the keys once ``read_key`` returned them and never log them.
+    """
+
+    display_lines = 0  # wLcdLayout of the CCID descriptor: 0 without a display
+    display_chars = 0
+
+    def begin(self) -> None:
+        """A PIN entry starts: drop keys typed before it (no type-ahead into a PIN)."""
+        raise NotImplementedError
+
+    def read_key(self, timeout_ms: int) -> int:
+        """The next key pressed within ``timeout_ms`` (KEY_* or '0'..'9'), else KEY_NONE.
+        Never waits longer than ``timeout_ms``."""
+        raise NotImplementedError
+
+    def ticks_ms(self) -> int:
+        """The keypad's millisecond clock (wrapping; compare with ``ticks_diff``)."""
+        raise NotImplementedError
+
+    def show(self, message: int, digits: int) -> None:
+        """Prompt ``message`` (bMsgIndex: 0 "PIN", 1 "new PIN", 2 "confirm"; MESSAGE_NONE) and
+        ``digits`` placeholders for the digits typed so far; no-op without a display."""
+
+    def end(self) -> None:
+        """The entry is over (done, cancelled, timed out): clear the display."""

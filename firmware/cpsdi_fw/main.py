@@ -5,19 +5,17 @@ hook is the link's ``keepalive``), a ``ccid_service.CCIDService`` and a
 ``link.LinkServer``. ``step()`` is one main-loop iteration: serve the host, then look at
 card presence (at most every ``PRESENCE_MS``); a change is sent as ``50 bmSlotICCState``
 when the link allows it (``LinkServer.notify``: native hosts, or ``notify_compat``).
+``keypad`` (a ``hal.Keypad``, boards with a PIN pad) enables PC_to_RDR_Secure (issue #12).
 ``slot.state()`` deactivates a powered card that left, so the next GetSlotStatus reports
 it absent. ``run_forever()`` loops on ``step()`` and sleeps in ``host_port.wait_ms`` (at
 most ``IDLE_MS``, woken by host bytes) when nothing happened; ``max_steps`` bounds it
 for tests.
 
-A board's ``main`` does::
-
-    Reader(board.host_port(), board.card_ports(), board=board.NAME).run_forever()
-
-With the update channel (``updater``: ``cpsdi_fw.updater.Updater`` over the board's
-``hal.Storage``, built after ``cpsdi_fw.boot.select``), the board's loop also resets the MCU
-when ``reader.updater.reboot_requested`` becomes True (after FINISH / ROLLBACK with the
-reboot flag, or a trial whose self-test failed).
+A board's ``main`` runs ``cpsdi_boards.device_boot.run``: ``boot.select`` and the chosen
+slot's bundle (``app_loader``), then ``Reader(..., updater=Updater(...))`` and ``serve``, the
+main loop that also feeds the watchdog and resets the MCU when
+``reader.updater.reboot_requested`` becomes True (after FINISH / ROLLBACK with the reboot
+flag, or a trial whose self-test failed) once the answer has left.
 """
 
 from cpsdi_proto import escape
@@ -38,16 +36,17 @@ class Reader:
 
     def __init__(self, host_port, card_ports, *, board: str = "unknown", serial: str = "",
                  echo: int = ECHO_HEADER, native_max_message: int = 1034, features: int = -1,
-                 firmware_version: str = FIRMWARE_VERSION, updater=None) -> None:
+                 firmware_version: str = FIRMWARE_VERSION, updater=None, keypad=None) -> None:
         self.host_port = host_port
         self.slots = []
         for i in range(len(card_ports)):
             self.slots.append(Slot(card_ports[i], idle=self._idle, on_event=self._slot_logger(i)))
         if features < 0:
-            self.service = CCIDService(self.slots, firmware_version=firmware_version, board=board, serial=serial)
+            self.service = CCIDService(self.slots, firmware_version=firmware_version, board=board, serial=serial,
+                                       keypad=keypad)
         else:
             self.service = CCIDService(self.slots, firmware_version=firmware_version, board=board, serial=serial,
-                                       features=features)
+                                       features=features, keypad=keypad)
         self.link = LinkServer(host_port, self.service, echo=echo, native_max_message=native_max_message)
         # update channel (CD 10..16): the board built it after boot.select(); a trial image
         # runs its self-test and confirms itself here (updater.start). When
@@ -57,6 +56,7 @@ class Reader:
         if updater is not None:
             self.service.features |= escape.FEATURE_UPDATE
             updater.start()
+        self.feed = None  # the watchdog's feed, called from the main loop and while a slot waits
         self._present = 0  # bit n: card present in slot n
         self._changed = 0  # bit n: presence changed since the last notification
         self._last_presence_ms = host_port.ticks_ms()
@@ -69,6 +69,9 @@ class Reader:
         return log
 
     def _idle(self) -> bool:
+        # between wait slices of a card exchange or a PIN entry: the watchdog too (``serve``)
+        if self.feed is not None:
+            self.feed()
         return self.link.keepalive()
 
     def _scan_presence(self) -> None:
@@ -114,3 +117,24 @@ class Reader:
             if not self.step():
                 self.host_port.wait_ms(IDLE_MS)
             steps += 1
+
+
+def serve(reader, feed=None, reset=None, max_steps: int = -1) -> None:
+    """A board's main loop: ``reader.step()``, ``feed()`` (the watchdog) after each step and
+    between the wait slices of a long card exchange or PIN entry, and
+    ``reset()`` once ``reader.updater.reboot_requested`` and the answer has left the host port
+    (``flush``). Stops after ``max_steps`` steps (tests) or when ``reset`` returns."""
+    steps = 0
+    host = reader.host_port
+    reader.feed = feed  # long card operations and PIN entries feed it from the slot's idle hook
+    while max_steps < 0 or steps < max_steps:
+        if not reader.step():
+            host.wait_ms(IDLE_MS)
+        if feed is not None:
+            feed()
+        updater = reader.updater
+        if updater is not None and updater.reboot_requested and reset is not None:
+            host.flush()
+            reset()
+            return
+        steps += 1

@@ -3,6 +3,8 @@
 Secrets (PIN, new PIN, unblock code) are never taken from the command line: they come from
 a hidden prompt, an environment variable named by an option (``--pin-env VAR``) or a file
 descriptor (``--pin-fd N``, one secret per line, in the order the command asks for them).
+With ``--on-reader`` (``pin verify|change|unblock``) the holder types them on the reader's PIN
+pad instead (``cpsdi.cps.pinpad``): the host never sees them; a reader without one exits 5.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from rich.table import Table
 
 from cpsdi.cli_common import EXIT_ERROR, clean_errors, console, err_console, pick_slot, reader_options
 from cpsdi.cps import CPSCard, KeyKind, NotACPSCard, PinStatus, open_card, verify_signature
+from cpsdi.cps.pinpad import change_pin_on_reader, unblock_pin_on_reader, verify_pin_on_reader
 from cpsdi.cps.holder import CIVILITIES, PRACTICE_MODES, Holder, describe
 from cpsdi.reader import CardConnection, Reader
 
@@ -78,6 +81,18 @@ def secret_options(*extra: str) -> Callable[[F], F]:
 
 def slot_option(func: F) -> F:
     return click.option("--slot", "slot_index", default=0, show_default=True, help="Slot of the CPS.")(func)
+
+
+def on_reader_option(func: F) -> F:
+    func = click.option("--entry-timeout", "entry_timeout_s", type=click.IntRange(1, 255), default=30,
+                        show_default=True, metavar="S",
+                        help="With --on-reader: seconds the holder has for each key.")(func)
+    return click.option("--on-reader", is_flag=True,
+                        help="The holder types on the reader's PIN pad (the host never sees the codes).")(func)
+
+
+def _pad_prompt(what: str) -> None:
+    err_console.print(f"type the {what} on the reader's PIN pad…", highlight=False)
 
 
 @contextmanager
@@ -196,13 +211,19 @@ def pin_status(url: str, timeout_s: float, no_native: bool, link_baud: int | Non
 @reader_options
 @slot_option
 @secret_options()
+@on_reader_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def pin_verify(url: str, timeout_s: float, no_native: bool, link_baud: int | None, trace: Path | None,
-               slot_index: int, pin_env: str | None, pin_fd: int | None, as_json: bool) -> None:
+               slot_index: int, pin_env: str | None, pin_fd: int | None, on_reader: bool, entry_timeout_s: int,
+               as_json: bool) -> None:
     """Check the PIN (a wrong PIN costs one try: the command never retries)."""
-    secrets = SecretSource(pin_fd, {"pin": pin_env})
+    secrets = None if on_reader else SecretSource(pin_fd, {"pin": pin_env})
     with clean_errors(), opened_card(url, timeout_s, no_native, link_baud, trace, slot_index) as card:
-        card.verify_pin(secrets.get("pin", "PIN"))
+        if secrets is None:
+            _pad_prompt("PIN")
+            verify_pin_on_reader(card, timeout_s=entry_timeout_s)
+        else:
+            card.verify_pin(secrets.get("pin", "PIN"))
     click.echo(json.dumps({"verified": True})) if as_json else console.print("PIN verified")
 
 
@@ -210,11 +231,18 @@ def pin_verify(url: str, timeout_s: float, no_native: bool, link_baud: int | Non
 @reader_options
 @slot_option
 @secret_options("new-pin")
+@on_reader_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def pin_change(url: str, timeout_s: float, no_native: bool, link_baud: int | None, trace: Path | None,
                slot_index: int, pin_env: str | None, pin_fd: int | None, new_pin_env: str | None,
-               as_json: bool) -> None:
+               on_reader: bool, entry_timeout_s: int, as_json: bool) -> None:
     """Change the PIN (current PIN, then the new one twice)."""
+    if on_reader:
+        with clean_errors(), opened_card(url, timeout_s, no_native, link_baud, trace, slot_index) as card:
+            _pad_prompt("current PIN, then the new PIN twice,")
+            change_pin_on_reader(card, timeout_s=entry_timeout_s)
+        click.echo(json.dumps({"changed": True})) if as_json else console.print("PIN changed")
+        return
     secrets = SecretSource(pin_fd, {"pin": pin_env, "new": new_pin_env})
     old = secrets.get("pin", "Current PIN")
     new = secrets.get("new", "New PIN", confirm=True)
@@ -227,12 +255,19 @@ def pin_change(url: str, timeout_s: float, no_native: bool, link_baud: int | Non
 @reader_options
 @slot_option
 @secret_options("unblock-code", "new-pin")
+@on_reader_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def pin_unblock(url: str, timeout_s: float, no_native: bool, link_baud: int | None, trace: Path | None,
                 slot_index: int, pin_env: str | None, pin_fd: int | None, unblock_code_env: str | None,
-                new_pin_env: str | None, as_json: bool) -> None:
+                new_pin_env: str | None, on_reader: bool, entry_timeout_s: int, as_json: bool) -> None:
     """Unblock the PIN with the unblock code and set a new PIN (each unblock uses one of the
     code's limited uses)."""
+    if on_reader:
+        with clean_errors(), opened_card(url, timeout_s, no_native, link_baud, trace, slot_index) as card:
+            _pad_prompt("unblock code, then the new PIN twice,")
+            unblock_pin_on_reader(card, timeout_s=entry_timeout_s)
+        click.echo(json.dumps({"unblocked": True})) if as_json else console.print("PIN unblocked and set")
+        return
     secrets = SecretSource(pin_fd, {"unblock": unblock_code_env, "new": new_pin_env})
     code = secrets.get("unblock", "Unblock code")
     new = secrets.get("new", "New PIN", confirm=True)

@@ -33,6 +33,15 @@ import click
 @click.option("--card-time", type=click.Choice(["real", "virtual"]), default="real", show_default=True,
               help="real: the card's work takes wall time, as on a reader (keep-alives go out during long "
                    "operations); virtual: card time is free.")
+@click.option("--card-clock-max", "card_clock_max_hz", type=click.IntRange(0, 20_000_000), default=5_000_000,
+              show_default=True, metavar="HZ",
+              help="Highest card CLK after the ATR, up to each card's fmax (as the Pico board: 125 MHz / 25); "
+                   "0: the card stays at the 3.5712 MHz activation clock.")
+@click.option("--keypad", "keypad", metavar="SCRIPT",
+              help="Give the reader a PIN pad with these scripted entries queued ('' for none yet; "
+                   "'1234E|9999E': one entry per PIN-pad command; docs/pinpad.md).")
+@click.option("--keypad-time", type=click.Choice(["virtual", "real"]), default="virtual", show_default=True,
+              help="virtual: the scripted holder's waits cost no time; real: they take wall time.")
 @click.option("--duration", type=float, help="Stop after this many seconds.")
 @click.option("--storage", "storage_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Keep the update slots and state record in this folder (survives restarts; default: memory).")
@@ -41,8 +50,9 @@ import click
 @click.option("--fail-selftest", "fail_selftest", multiple=True, metavar="VERSION",
               help="Images of this version fail their self-test (a bad N+1 that never confirms itself).")
 def sim(cards: tuple[str, ...], list_cards: bool, faults: tuple[str, ...], baud: int, stop_bits: str, echo: str, no_native: bool, native_max: int,
-        link: Path | None, tcp_port: int | None, no_pty: bool, control: Path | None, card_time: str,
-        duration: float | None, storage_dir: Path | None, slot_size: int, fail_selftest: tuple[str, ...]) -> None:
+        link: Path | None, tcp_port: int | None, no_pty: bool, control: Path | None, card_time: str, card_clock_max_hz: int,
+        duration: float | None, storage_dir: Path | None, slot_size: int, fail_selftest: tuple[str, ...],
+        keypad: str | None = None, keypad_time: str = "virtual") -> None:
     """Run the reader firmware on CPython with virtual cards, on a pty (path printed on the
     first line) and/or TCP. SIGUSR1/SIGUSR2 toggle the card of slot 0/1."""
     from cpsdi_boards.sim.cards import CARD_NAMES
@@ -69,12 +79,20 @@ def sim(cards: tuple[str, ...], list_cards: bool, faults: tuple[str, ...], baud:
         except FaultScriptError as exc:
             raise click.BadParameter(f"{file_text}: {exc}", param_hint="--fault") from exc
         scripts[int(slot_text)] = text
+    if keypad is not None:
+        from cpsdi_boards.sim.keypad import KeypadScriptError, parse_keypad_script
+
+        try:
+            parse_keypad_script(keypad)
+        except KeypadScriptError as exc:
+            raise click.BadParameter(str(exc), param_hint="--keypad") from exc
     if no_pty and tcp_port is None:
         raise click.UsageError("--no-pty needs --tcp")
     options = SimOptions(cards=names, faults=scripts, baud=baud, stop_bits=int(stop_bits),
                          native_max_message=0 if no_native else native_max, echo=echo, pty=not no_pty, link=link,
                          tcp_port=tcp_port, control=control, card_time=card_time, storage=storage_dir,
-                         slot_size=slot_size, fail_selftest=list(fail_selftest))
+                         slot_size=slot_size, fail_selftest=list(fail_selftest), card_clock_max_hz=card_clock_max_hz,
+                         keypad=keypad, keypad_time=keypad_time)
     reader = SimReader(options)
     reader.open()
 

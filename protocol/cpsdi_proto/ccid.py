@@ -139,3 +139,37 @@ def data_length(buf, offset: int = 0) -> int:
 def unpack_header(buf, offset: int = 0) -> tuple:
     """(bMessageType, dwLength, bSlot, bSeq, b7, b8, b9) of the header at ``offset``."""
     return struct.unpack_from(_HEADER_FMT, buf, offset)
+
+
+# PC_to_RDR_Secure (0x69), CCID rev 1.1 §6.1.11: abData = bPINOperation + a PIN verification
+# or modification data structure (§6.1.11) + abPINApdu; see docs/pinpad.md.
+PIN_OPERATION_VERIFY = const(0x00)
+PIN_OPERATION_MODIFY = const(0x01)
+# bmFormatString: bit 7 units of the PIN position (1 bytes, 0 bits), bits 6-3 PIN position
+# after Lc, bit 2 justification (1 right), bits 1-0 PIN format
+PIN_UNITS_BYTES = const(0x80)
+PIN_JUSTIFY_RIGHT = const(0x04)
+PIN_FORMAT_BINARY = const(0x00)  # one digit per byte, value 0..9
+PIN_FORMAT_BCD = const(0x01)  # one digit per nibble
+PIN_FORMAT_ASCII = const(0x02)  # one digit per byte, '0'..'9'
+# bmPINBlockString: bits 7-4 size of the PIN length field in bits, bits 3-0 PIN block size in bytes
+# bmPINLengthFormat: bits 7-5 RFU, bit 4 units of the length position (1 bytes), bits 3-0 position
+PIN_LENGTH_UNITS_BYTES = const(0x10)
+# bEntryValidationCondition
+PIN_VALID_MAX_SIZE = const(0x01)  # the maximum number of digits is reached
+PIN_VALID_KEY = const(0x02)  # the validation key is pressed
+PIN_VALID_TIMEOUT = const(0x04)  # the timeout passes (with at least the minimum digits)
+# bConfirmPIN (modification)
+PIN_CONFIRM_NEW = const(0x01)  # the new PIN is typed twice
+PIN_CONFIRM_CURRENT = const(0x02)  # the current PIN is typed first (and inserted)
+PIN_MESSAGES_DEFAULT = const(0xFF)  # bNumberMessage: the reader's default prompts
+PIN_VERIFY_FIXED_SIZE = const(14)  # verification structure bytes before abPINApdu
+PIN_MODIFY_FIXED_SIZE = const(17)  # modification structure before abPINApdu, with one bMsgIndex
+# bPINSupport of the CCID class descriptor (§5.1): what GET_INFO's PIN-pad TLV reports
+PIN_SUPPORT_VERIFY = const(0x01)
+PIN_SUPPORT_MODIFY = const(0x02)
+# Status words the reader itself answers for a PIN entry that reached no card (PC/SC part 10
+# convention; libccid turns bError F0 / EF into 64 00 / 64 01 for PC/SC applications)
+SW_PIN_TIMEOUT = const(0x6400)
+SW_PIN_CANCELLED = const(0x6401)
+SW_PIN_MISMATCH = const(0x6402)  # the new PIN and its confirmation differ

@@ -43,6 +43,7 @@ INFO_NATIVE_MAX_MESSAGE = const(0x05)  # u32 LE, 0 = no native mode
 INFO_FEATURES = const(0x06)  # u32 LE, FEATURE_* bits
 INFO_SERIAL = const(0x07)  # ASCII
 INFO_SLOT_CAPABILITIES = const(0x08)  # 2 bytes per slot: CLASSES_* bitmap, PROTOCOLS_* bitmap
+INFO_PIN_PAD = const(0x09)  # only with a keypad: bPINSupport u8, display lines u8, chars u8, max digits u8
 
 CLASSES_A = const(0x01)  # 5 V
 CLASSES_B = const(0x02)  # 3 V
@@ -137,3 +138,4 @@ EVENT_PPS = const(0x08)
 EVENT_T1_RESYNCH = const(0x09)
 EVENT_LINK_NAK = const(0x0A)
 EVENT_LINK_BAD_CHECK = const(0x0B)
+EVENT_CLOCK = const(0x0C)  # CLK raised after the ATR/PPS (ISO 7816-3 §8.3): arg1 = the new clock in 100 kHz

@@ -127,3 +127,19 @@ def test_demo_runs_a_full_session_on_a_pty() -> None:
     assert summary["generation"] == "CPS4" and summary["situations"] == [1]
     assert summary["signature_algorithm"] == "RSASSA-PKCS1-v1_5 sha256"
     assert set(summary["steps_ms"]) >= {"verify PIN", "sign FSE payload", "verify signature"}
+
+
+def test_pin_on_reader_uses_the_keypad_and_reads_no_secret() -> None:
+    # change 1234 -> 5678 (CPS3: one PIN-pad command), then unblock with 12345678 and set 1234 again
+    url = "sim://?card=doctor&keypad=1234E5678E5678E|5678E|12345678E|1234E1234E|1234E"
+    code, out, err = run("pin", "change", "--on-reader", "--port", url, "--json", input="")
+    assert code == 0 and json.loads(out) == {"changed": True} and "PIN pad" in err
+    code, out, err = run("pin", "verify", "--on-reader", "--port", "sim://?card=pharmacist&keypad=9999E")
+    assert code == EXIT_PIN and "wrong PIN: 2 tries left" in err and "9999" not in out + err
+    code, out, _ = run("pin", "unblock", "--on-reader", "--port", "sim://?card=blocked&keypad=12345678E|4321E4321E",
+                       "--json")
+    assert code == 0 and json.loads(out) == {"unblocked": True}
+    code, _, err = run("pin", "verify", "--on-reader", "--port", "sim://?card=doctor&keypad=12C")
+    assert code == EXIT_PIN and "cancelled" in err
+    code, _, err = run("pin", "verify", "--on-reader", "--port", "sim://?card=doctor")
+    assert code == EXIT_CARD and "no PIN pad" in err

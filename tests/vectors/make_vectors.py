@@ -170,6 +170,12 @@ def main() -> None:
         ("vendor READ_EVENT_LOG request", "H>R", header(0x6B, bytes.fromhex("cd32"), seq=11)),
         ("vendor READ_EVENT_LOG answer 1 entry", "R>H", header(0x83, bytes.fromhex(
             "cd32 01 0000" "10270000 03 00 01 01"), seq=11, p=(0, 0, 0))),
+        # PC_to_RDR_Secure (issue #12): CPS verification template, ASCII left in 8 FF bytes, 4..8 digits
+        ("Secure PIN verification request (CPS block)", "H>R", header(0x69, bytes.fromhex(
+            "00 00 82 08 00 08 04 02 01 0c04 00 000000" "00 20 00 01 08 ffffffffffffffff"), seq=12)),
+        ("Secure answer: the card's 63 C2", "R>H", header(0x80, bytes.fromhex("63c2"), seq=12)),
+        ("Secure answer: PIN cancelled", "R>H", header(0x80, seq=13, p=(0x40, 0xEF, 0))),
+        ("Secure answer: PIN timeout", "R>H", header(0x80, seq=14, p=(0x40, 0xF0, 0))),
     ]
     for name, direction, msg in synth:
         framing = "native" if len(msg) > 271 else "compat"

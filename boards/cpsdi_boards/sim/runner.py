@@ -10,6 +10,9 @@ Control commands (``socat - UNIX-CONNECT:PATH``, or ``cpsdi sim-control``):
     insert SLOT CARD     put a fresh CARD (t0, t1, ...) into SLOT
     remove SLOT          take the card out
     status               one line per slot: SLOT CARD present|absent
+    keypad SCRIPT        queue PIN-pad entries (``cpsdi_boards.sim.keypad``; needs ``--keypad``)
+    keypad clear         drop the queued entries
+    display              the PIN pad's display log since the last ``display`` (never a digit)
     quit                 stop the simulator
 """
 
@@ -31,12 +34,17 @@ from cpsdi_boards.sim.card_port import SimCardPort
 from cpsdi_boards.sim.clock import WallPacedClock
 from cpsdi_boards.sim.cards import make_card
 from cpsdi_boards.sim.host_port import FdHostPort
+from cpsdi_boards.sim.records import CardRecords
+from cpsdi_boards.sim.keypad import KeypadScriptError, SimKeypad
 from cpsdi_boards.sim.storage import DEFAULT_SLOT_SIZE, SIM_FW_COMPAT, SIM_HW_ID, TEST_KEYS, SimStorage
 
 if TYPE_CHECKING:
     from cpsdi_fw.main import Reader
 
 log = logging.getLogger(__name__)
+
+RECORDS_MAX_CHARS = 20_000
+"""A card's records are started afresh past this many characters (SimSlots.trim_records)."""
 
 
 @dataclass
@@ -57,6 +65,9 @@ class SimOptions:
     storage: Path | None = None  # update-channel storage directory (None: in memory, lost at exit)
     slot_size: int = DEFAULT_SLOT_SIZE
     fail_selftest: list[str] = field(default_factory=list)  # image versions whose self-test fails
+    card_clock_max_hz: int = 0  # highest card CLK after the ATR (0: fixed 3.5712 MHz); `cpsdi sim`: 5 MHz
+    keypad: str | None = None  # PIN pad with this script queued ("" = no entry yet); None: no PIN pad
+    keypad_time: str = "virtual"  # real: the scripted holder's waits take wall time
 
 
 def open_pty(link: Path | None = None) -> tuple[int, int, str]:
@@ -81,15 +92,15 @@ class SimSlots:
         if options.card_time not in ("real", "virtual"):
             raise ValueError("card_time must be real or virtual")
         self.options = options
-        self.ports = [self._port(options.card_time) for _ in options.cards]
+        self.ports = [self._port(options.card_time, options.card_clock_max_hz) for _ in options.cards]
         self.names = ["none"] * len(options.cards)
         self.applets: list[object | None] = [None] * len(options.cards)  # the cards' applications
         for i, name in enumerate(options.cards):
             self.insert(i, name)
 
     @staticmethod
-    def _port(card_time: str) -> SimCardPort:
-        port = SimCardPort()
+    def _port(card_time: str, clock_max_hz: int) -> SimCardPort:
+        port = SimCardPort(clock_max_hz=clock_max_hz)
         if card_time == "real":
             port.clock = WallPacedClock(port.clock_hz)
         return port
@@ -121,6 +132,16 @@ class SimSlots:
         else:
             self.remove(slot)
 
+    def trim_records(self) -> None:
+        """Start afresh the records of a card past ``RECORDS_MAX_CHARS`` characters. Nobody reads
+        them in a long-running ``cpsdi sim`` (tests read a card's records in process); unbounded,
+        they grew the simulator by about 1.5 KiB per APDU (issue #13 soak). Called between
+        requests: no card exchange is in progress, only the gaps up to the next reset are lost."""
+        for port in self.ports:
+            card = port.card
+            if card is not None and len(card.records.chars) > RECORDS_MAX_CHARS:
+                card.records = CardRecords()
+
     def status(self) -> list[str]:
         """One line per slot."""
         return [
@@ -132,9 +153,11 @@ class SimSlots:
 class ControlServer:
     """Line commands on a Unix socket (see the module docstring)."""
 
-    def __init__(self, path: Path, slots: SimSlots) -> None:
+    def __init__(self, path: Path, slots: SimSlots, keypad: SimKeypad | None = None) -> None:
         self.path = path
         self.slots = slots
+        self.keypad = keypad
+        self._display_seen = 0
         if path.exists() or path.is_symlink():
             path.unlink()
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -183,12 +206,35 @@ class ControlServer:
                 return "ok"
             if words == ["status"]:
                 return "; ".join(self.slots.status())
+            if words[:1] == ["keypad"] and len(words) >= 2:
+                return self._keypad(line.split(None, 1)[1].strip())
+            if words == ["display"]:
+                return self._display()
             if words == ["quit"]:
                 self.quit = True
                 return "bye"
         except ValueError as exc:
             return f"error: {exc}"
-        return "error: commands: insert SLOT CARD | remove SLOT | status | quit"
+        return "error: commands: insert SLOT CARD | remove SLOT | status | keypad SCRIPT|clear | display | quit"
+
+    def _keypad(self, script: str) -> str:
+        if self.keypad is None:
+            return "error: no PIN pad (start cpsdi sim with --keypad)"
+        if script == "clear":
+            self.keypad.clear()
+            return "ok"
+        try:
+            self.keypad.add(script)
+        except KeypadScriptError as exc:
+            return f"error: {exc}"
+        return "ok"
+
+    def _display(self) -> str:
+        if self.keypad is None:
+            return "error: no PIN pad (start cpsdi sim with --keypad)"
+        lines = self.keypad.display_log[self._display_seen:]
+        self._display_seen = len(self.keypad.display_log)
+        return "; ".join(lines) if lines else "(empty)"
 
     def _slot(self, text: str) -> int:
         slot = int(text)
@@ -228,6 +274,7 @@ class SimReader:
         self.slots = SimSlots(options)
         self.host_port = FdHostPort(None, baud=options.baud, stop_bits=options.stop_bits)
         self.storage = SimStorage(options.slot_size, options.storage)
+        self.keypad = None if options.keypad is None else SimKeypad(options.keypad, real=options.keypad_time == "real")
         self.reboots = 0
         self.firmware = self._power_up()
         self.pty_path = ""
@@ -257,7 +304,8 @@ class SimReader:
         updater = Updater(self.storage, chosen, keys=TEST_KEYS, hw_id=SIM_HW_ID, fw_compat=SIM_FW_COMPAT,
                           self_test=self_test)
         return Reader(self.host_port, self.slots.ports, board="sim", echo=self._echo,
-                      native_max_message=self.options.native_max_message, firmware_version=version, updater=updater)
+                      native_max_message=self.options.native_max_message, firmware_version=version, updater=updater,
+                      keypad=self.keypad)
 
     def reboot(self) -> None:
         """Reset the simulated MCU: cards powered off, a new firmware instance over the same storage."""
@@ -276,7 +324,7 @@ class SimReader:
             self._listener = socket.create_server(("127.0.0.1", self.options.tcp_port))
             self._listener.setblocking(False)
         if self.options.control is not None:
-            self.control = ControlServer(self.options.control, self.slots)
+            self.control = ControlServer(self.options.control, self.slots, self.keypad)
 
     @property
     def tcp_port(self) -> int | None:
@@ -292,6 +340,8 @@ class SimReader:
             if deadline is not None and time.monotonic() > deadline:
                 break
             busy = self.firmware.step()
+            if not busy:
+                self.slots.trim_records()
             updater = self.firmware.updater
             if updater is not None and updater.reboot_requested:
                 self.reboot()

@@ -5,7 +5,7 @@ hide each generation's APDU sequences (``shared/reference/cps-cards.md`` §7)::
 
     with Reader.open(url) as reader, reader.slots[0].connect() as connection:
         card = open_card(connection)
-        card.verify_pin(pin)
+        card.verify_pin(pin)               # or cpsdi.cps.verify_pin_on_reader(card): the reader's PIN pad
         signature = card.sign(payload)
 """
 
@@ -16,15 +16,21 @@ from cpsdi.cps.errors import (
     CardDataError,
     CPSError,
     InvalidPinFormat,
+    NoPinPad,
     NotACPSCard,
     OperationNotSupported,
     PinBlocked,
+    PinEntryCancelled,
+    PinEntryError,
+    PinEntryMismatch,
+    PinEntryTimeout,
     PinError,
     PinRequired,
     WrongPin,
 )
 from cpsdi.cps.fse import FSESignature, sign_fse, verify_signature
 from cpsdi.cps.pin import PinStatus
+from cpsdi.cps.pinpad import change_pin_on_reader, has_pin_pad, unblock_pin_on_reader, verify_pin_on_reader
 from cpsdi.cps.session import open_card
 
 __all__ = [
@@ -45,6 +51,15 @@ __all__ = [
     "CardBlocked",
     "PinRequired",
     "PinStatus",
+    "NoPinPad",
+    "PinEntryError",
+    "PinEntryCancelled",
+    "PinEntryTimeout",
+    "PinEntryMismatch",
+    "has_pin_pad",
+    "verify_pin_on_reader",
+    "change_pin_on_reader",
+    "unblock_pin_on_reader",
     "FSESignature",
     "sign_fse",
     "verify_signature",

@@ -19,6 +19,11 @@ __all__ = [
     "CardBlocked",
     "PinRequired",
     "InvalidPinFormat",
+    "NoPinPad",
+    "PinEntryError",
+    "PinEntryCancelled",
+    "PinEntryTimeout",
+    "PinEntryMismatch",
 ]
 
 
@@ -72,3 +77,26 @@ class PinRequired(PinError):
 class InvalidPinFormat(CPSError, ValueError):
     """A PIN or unblock code that is not 4..8 (8 for the unblock code) decimal digits; refused
     before anything reaches the card (the message never contains the value)."""
+
+
+class NoPinPad(OperationNotSupported):
+    """The reader has no PIN pad (GET_INFO without the PIN-pad feature), or the slot cannot use
+    it: type the PIN on the host instead (`CPSCard.verify_pin`)."""
+
+
+class PinEntryError(PinError):
+    """The holder's entry on the reader's PIN pad ended without reaching the card; ``sw`` is the
+    PC/SC part 10 code the reader (or libccid) gives it: ``6400`` timeout, ``6401`` cancel,
+    ``6402`` the new PIN and its confirmation differ. No try of the card was used."""
+
+
+class PinEntryCancelled(PinEntryError):
+    """The holder pressed Cancel on the PIN pad (CCID bError EF, PC/SC SW ``6401``)."""
+
+
+class PinEntryTimeout(PinEntryError):
+    """Nobody typed on the PIN pad in time (CCID bError F0, PC/SC SW ``6400``)."""
+
+
+class PinEntryMismatch(PinEntryError):
+    """The new PIN and its confirmation typed on the PIN pad differ (SW ``6402``)."""

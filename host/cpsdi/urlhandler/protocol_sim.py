@@ -5,7 +5,8 @@
 this process: every write runs the firmware's main loop until it has served the bytes, so
 tests and the demo need no pty, no thread and no timing. Parameters: ``card`` (repeat
 per slot: t0, t1, none; default one t0), ``echo`` (header, full, none), ``native``
-(1 or 0). The running firmware, its slots and applets are reachable as
+(1 or 0), ``keypad`` (a PIN pad with this script queued, ``cpsdi_boards.sim.keypad``; the
+keypad is ``port.keypad``). The running firmware, its slots and applets are reachable as
 ``port.firmware``, ``port.slots`` (``cpsdi_boards.sim.runner.SimSlots``).
 """
 
@@ -26,6 +27,7 @@ class Serial(SerialBase):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.firmware: Any = None
         self.slots: Any = None
+        self.keypad: Any = None
         self._out = bytearray()
         self._host: Any = None
         super().__init__(*args, **kwargs)
@@ -45,8 +47,12 @@ class Serial(SerialBase):
         echo = {"full": link.ECHO_FULL, "header": link.ECHO_HEADER, "none": link.ECHO_NONE}[options.echo]
         self.slots = SimSlots(options)
         self._host = MemoryHostPort()
+        if options.keypad is not None:
+            from cpsdi_boards.sim.keypad import SimKeypad
+
+            self.keypad = SimKeypad(options.keypad)
         self.firmware = Reader(self._host, self.slots.ports, board="sim", echo=echo,
-                               native_max_message=options.native_max_message)
+                               native_max_message=options.native_max_message, keypad=self.keypad)
         self.is_open = True
 
     @staticmethod
@@ -57,10 +63,10 @@ class Serial(SerialBase):
         parts = urlparse(url)
         if parts.scheme != "sim":
             raise SerialException(f"expected a sim:// URL, got {url!r}")
-        query = parse_qs(parts.query)
-        unknown = set(query) - {"card", "echo", "native"}
+        query = parse_qs(parts.query, keep_blank_values=True)
+        unknown = set(query) - {"card", "echo", "native", "keypad"}
         if unknown:
-            raise ValueError(f"sim:// has no parameter {', '.join(sorted(unknown))} (card, echo, native)")
+            raise ValueError(f"sim:// has no parameter {', '.join(sorted(unknown))} (card, echo, native, keypad)")
         cards = query.get("card", ["t0"])
         for name in cards:
             if name not in CARD_NAMES:
@@ -71,7 +77,9 @@ class Serial(SerialBase):
         native = query.get("native", ["1"])[-1]
         if native not in ("0", "1"):
             raise ValueError("sim://: native is 0 or 1")
-        return SimOptions(cards=cards, echo=echo, native_max_message=1034 if native == "1" else 0, pty=False)
+        keypad = query.get("keypad", [None])[-1]
+        return SimOptions(cards=cards, echo=echo, native_max_message=1034 if native == "1" else 0, pty=False,
+                          keypad=keypad)
 
     def close(self) -> None:
         self.is_open = False
