@@ -102,6 +102,7 @@ def info(url: str, timeout_s: float, no_native: bool, link_baud: int | None, tra
             "slots": i.slots,
             "features": i.features,
             "native_max_message": i.native_max_message,
+            "pin_pad": i.pin_pad.describe() if i.pin_pad is not None else "none",
             "link": "native" if reader.native else "compat",
             "max_message": reader.link.max_message,
             "apdu_level": [s.apdu_level for s in reader.slots],

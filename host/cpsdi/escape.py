@@ -15,6 +15,23 @@ NativeAnswer = Struct("max_message" / Int32ul, "check" / Int8ul)
 
 
 @dataclass(frozen=True)
+class PinPadInfo:
+    """GET_INFO TLV 09: the reader's keypad (docs/pinpad.md)."""
+
+    pin_support: int
+    """CCID bPINSupport: bit 0 verification, bit 1 modification."""
+    display_lines: int
+    display_chars: int
+    max_digits: int
+
+    def describe(self) -> str:
+        """e.g. "verify+modify, display 2x16, up to 12 digits"."""
+        ops = "+".join(name for bit, name in ((1, "verify"), (2, "modify")) if self.pin_support & bit) or "none"
+        display = f"display {self.display_lines}x{self.display_chars}" if self.display_lines else "no display"
+        return f"{ops}, {display}, up to {self.max_digits} digits"
+
+
+@dataclass(frozen=True)
 class ReaderInfo:
     """What GET_INFO reports about a reader."""
 
@@ -26,6 +43,7 @@ class ReaderInfo:
     features: int
     serial: str = ""
     slot_capabilities: tuple[tuple[int, int], ...] = ()  # per slot: (voltage classes, protocols) bitmaps
+    pin_pad: PinPadInfo | None = None  # only readers with a keypad
 
     def voltage_classes(self, slot: int) -> str:
         """The classes slot ``slot`` can supply, as letters ("ABC"); "" if not reported."""
@@ -69,6 +87,9 @@ def parse_info(payload: bytes) -> ReaderInfo:
 
     if wire.INFO_PROTOCOL_VERSION not in tlv:
         raise ReaderProtocolError("GET_INFO answer has no protocol version")
+    pad = tlv.get(wire.INFO_PIN_PAD)
+    if pad is not None and len(pad) < 4:
+        raise ReaderProtocolError(f"GET_INFO PIN-pad TLV of {len(pad)} bytes, expected 4")
     return ReaderInfo(
         protocol_version=integer(wire.INFO_PROTOCOL_VERSION),
         firmware_version=text(wire.INFO_FIRMWARE_VERSION),
@@ -80,6 +101,7 @@ def parse_info(payload: bytes) -> ReaderInfo:
         slot_capabilities=tuple(
             (caps[i], caps[i + 1]) for caps in [tlv.get(wire.INFO_SLOT_CAPABILITIES, b"")] for i in range(0, len(caps) - 1, 2)
         ),
+        pin_pad=PinPadInfo(pad[0], pad[1], pad[2], pad[3]) if pad is not None else None,  # longer: future fields
     )
 
 
@@ -97,4 +119,7 @@ def build_info(info: ReaderInfo) -> bytes:
         items.append((wire.INFO_SERIAL, info.serial.encode("ascii")))
     if info.slot_capabilities:
         items.append((wire.INFO_SLOT_CAPABILITIES, bytes(b for pair in info.slot_capabilities for b in pair)))
+    if info.pin_pad is not None:
+        pad = info.pin_pad
+        items.append((wire.INFO_PIN_PAD, bytes((pad.pin_support, pad.display_lines, pad.display_chars, pad.max_digits))))
     return bytes(InfoTLVs.build([{"tag": t, "length": len(v), "value": v} for t, v in items]))
