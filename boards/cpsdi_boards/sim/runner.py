@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 
 RECORDS_MAX_CHARS = 20_000
 """A card's records are started afresh past this many characters (SimSlots.trim_records)."""
+RECORDS_MAX_COMMANDS = 1_000
+"""... and its behaviour's log of received commands past this many commands."""
 
 
 @dataclass
@@ -141,6 +143,9 @@ class SimSlots:
             card = port.card
             if card is not None and len(card.records.chars) > RECORDS_MAX_CHARS:
                 card.records = CardRecords()
+            commands = getattr(card.behaviour, "commands", None) if card is not None else None
+            if isinstance(commands, list) and len(commands) > RECORDS_MAX_COMMANDS:
+                commands.clear()  # the behaviour's log of received commands (T0Behaviour, T1Behaviour)
 
     def status(self) -> list[str]:
         """One line per slot."""

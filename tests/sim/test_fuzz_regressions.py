@@ -1,0 +1,99 @@
+"""Regressions found by the robustness campaign (issue #13, fuzz/README.md), simulator side.
+
+Soak findings: the virtual cards of a long-running ``cpsdi sim`` recorded every character,
+gap, exchange and T=1 block they observed, for ever (``CardRecords``: about 1.5 KiB and 16
+objects per APDU; 2 000 APDUs took the simulator from 54 to 149 MiB), and their behaviours
+logged every command received (``T0Behaviour.commands``, ``T1Behaviour.commands``: the rest
+of the growth over 100 000 APDUs, about 2 blocks per APDU). ``SimSlots.trim_records`` (called
+by ``SimReader.serve`` between requests) now starts a card's records afresh past
+``RECORDS_MAX_CHARS`` characters and clears the command log past ``RECORDS_MAX_COMMANDS``;
+the card goes on working.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from cpsdi.reader import Reader
+from cpsdi.transport import Transport
+from cpsdi_boards.sim import runner
+from cpsdi_boards.sim.host_port import MemoryHostPort
+from cpsdi_boards.sim.runner import SimOptions, SimSlots
+from cpsdi_fw.main import Reader as Firmware
+
+
+class _InProcessPort:
+    """pyserial-like port with the firmware on ``slots`` behind it, stepped on each write."""
+
+    def __init__(self, card_ports: list[Any]) -> None:
+        self.hp = MemoryHostPort()
+        self.firmware = Firmware(self.hp, card_ports, board="sim")
+        self.out = bytearray()
+        self.timeout: float | None = 0.01
+
+    @property
+    def in_waiting(self) -> int:
+        return len(self.out)
+
+    def write(self, data: bytes) -> int:
+        self.hp.host_write(bytes(data))
+        for _ in range(1000):
+            self.firmware.step()
+            self.out += self.hp.host_read()
+            if not self.hp.to_reader:
+                break
+        return len(data)
+
+    def read(self, size: int = 1) -> bytes:
+        if not self.out:
+            time.sleep(self.timeout or 0)
+            return b""
+        chunk = bytes(self.out[:size])
+        del self.out[:size]
+        return chunk
+
+    def reset_input_buffer(self) -> None:
+        self.out.clear()
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def test_sim_card_records_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    limit = 300
+    monkeypatch.setattr(runner, "RECORDS_MAX_CHARS", limit)
+    monkeypatch.setattr(runner, "RECORDS_MAX_COMMANDS", 20)
+    slots = SimSlots(SimOptions(cards=["t1", "t0"], pty=False))
+    port = _InProcessPort(slots.ports)
+    seen_max = 0
+    counters = [0, 0]
+    with Reader.open("in-process", transport=Transport(port, url="in-process")) as reader:
+        conns = [reader.slots[i].connect() for i in (0, 1)]
+        for i in range(200):
+            slot = i & 1
+            resp = conns[slot].transmit(bytes.fromhex("0032000004"))
+            counters[slot] += 1
+            assert (resp.sw, int.from_bytes(resp.data, "big")) == (0x9000, counters[slot])
+            slots.trim_records()  # as SimReader.serve does between requests
+            for p in slots.ports:
+                n = len(p.card.records.chars)
+                seen_max = max(seen_max, n)
+                assert n <= limit
+                assert len(p.card.behaviour.commands) <= 20
+    total = sum(counters)
+    assert total == 200
+    assert seen_max > limit // 2  # the records did fill up and were trimmed, more than once
+
+
+def test_serve_trims_between_requests() -> None:
+    # The call site: SimReader.serve trims whenever a step served nothing.
+    import inspect
+
+    source = inspect.getsource(runner.SimReader.serve)
+    assert "trim_records()" in source
