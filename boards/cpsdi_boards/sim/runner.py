@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 RECORDS_MAX_CHARS = 20_000
 """A card's records are started afresh past this many characters (SimSlots.trim_records)."""
 RECORDS_MAX_COMMANDS = 1_000
-"""... and its behaviour's log of received commands past this many commands."""
+"""... and its behaviour's logs of received commands and APDUs past this many entries."""
 
 
 @dataclass
@@ -143,9 +143,10 @@ class SimSlots:
             card = port.card
             if card is not None and len(card.records.chars) > RECORDS_MAX_CHARS:
                 card.records = CardRecords()
-            commands = getattr(card.behaviour, "commands", None) if card is not None else None
-            if isinstance(commands, list) and len(commands) > RECORDS_MAX_COMMANDS:
-                commands.clear()  # the behaviour's log of received commands (T0Behaviour, T1Behaviour)
+            for log_name in ("commands", "apdus"):  # the behaviours' logs (T0Behaviour, T1Behaviour)
+                entries = getattr(card.behaviour, log_name, None) if card is not None else None
+                if isinstance(entries, list) and len(entries) > RECORDS_MAX_COMMANDS:
+                    entries.clear()
 
     def status(self) -> list[str]:
         """One line per slot."""
