@@ -18,6 +18,14 @@ One JSON request on stdin, one JSON answer on stdout (byte strings as lists of i
   ``"reset"`` / ``"unpower"`` (SCardReconnect with SCARD_RESET_CARD / SCARD_UNPOWER_CARD; the
   ATR afterwards goes to ``atrs``), ``{"touch": path}`` (create the file: "I got here"),
   ``{"await": path, "timeout_s": t}`` (wait until the file exists).
+* ``{"op": "pinpad", "reader": R, "protocol": ..., "steps": [STEP, ...]}`` -> ``{"atr",
+  "protocol", "features": {tag: control code}, "results": [[...], ...]}``: the reader's PIN
+  pad. Each step is ``{"apdu": [...]}`` (SCardTransmit) or ``{"verify": [...]}`` /
+  ``{"modify": [...]}`` (SCardControl with the FEATURE_VERIFY_PIN_DIRECT /
+  FEATURE_MODIFY_PIN_DIRECT control code and that PC/SC part 10 PIN_VERIFY / PIN_MODIFY
+  structure); the features come from SCardControl(CM_IOCTL_GET_FEATURE_REQUEST), one result
+  per step (the response bytes: data + SW, or the SW the driver made: 64 00 timeout, 64 01
+  cancel).
 
 Any PC/SC error: exit 2, ``{"error": text, "hresult": int, "step": ...}`` on stdout.
 """
@@ -38,6 +46,10 @@ _PROTOCOLS = {
     "T1": scard.SCARD_PROTOCOL_T1,
 }
 _MAX_ROUNDS = 8  # GET RESPONSE / 6Cxx re-issues per APDU
+FEATURE_VERIFY_PIN_DIRECT = 0x06  # PC/SC part 10 v2.02 §2.3 feature tags
+FEATURE_MODIFY_PIN_DIRECT = 0x07
+CM_IOCTL_GET_FEATURE_REQUEST = scard.SCARD_CTL_CODE(3400)
+_PROTOCOL_NAMES = {scard.SCARD_PROTOCOL_T0: "T0", scard.SCARD_PROTOCOL_T1: "T1"}
 
 
 class PcscError(Exception):
@@ -90,13 +102,21 @@ def _transmit(card: int, protocol: int, apdu: list[int], raw: list[dict[str, Any
     return data, sw
 
 
-def _session(context: int, request: dict[str, Any]) -> dict[str, Any]:
+def _connect(context: int, request: dict[str, Any]) -> tuple[int, int, list[int]]:
+    """SCardConnect (shared) and SCardStatus: the card handle, the protocol and the ATR."""
     hresult, card, protocol = scard.SCardConnect(context, request["reader"], scard.SCARD_SHARE_SHARED,
                                                   _PROTOCOLS[request.get("protocol", "any")])
     _check("SCardConnect", hresult)
+    hresult, _, _, _, atr = scard.SCardStatus(card)
+    if hresult != scard.SCARD_S_SUCCESS:
+        scard.SCardDisconnect(card, scard.SCARD_UNPOWER_CARD)
+        raise PcscError("SCardStatus", hresult)
+    return card, protocol, list(atr)
+
+
+def _session(context: int, request: dict[str, Any]) -> dict[str, Any]:
+    card, protocol, atr = _connect(context, request)
     try:
-        hresult, _, _, _, atr = scard.SCardStatus(card)
-        _check("SCardStatus", hresult)
         exchanges: list[dict[str, Any]] = []
         raw: list[dict[str, Any]] = []
         atrs: list[list[int]] = []
@@ -121,9 +141,43 @@ def _session(context: int, request: dict[str, Any]) -> dict[str, Any]:
             exchanges.append({"data": data, "sw": sw, "elapsed_s": time.monotonic() - start})
     finally:
         scard.SCardDisconnect(card, scard.SCARD_UNPOWER_CARD)
-    names = {scard.SCARD_PROTOCOL_T0: "T0", scard.SCARD_PROTOCOL_T1: "T1"}
-    return {"atr": list(atr), "protocol": names.get(protocol, str(protocol)), "exchanges": exchanges, "raw": raw,
-            "atrs": atrs}
+    return {"atr": atr, "protocol": _PROTOCOL_NAMES.get(protocol, str(protocol)), "exchanges": exchanges,
+            "raw": raw, "atrs": atrs}
+
+
+def _features(card: int) -> dict[int, int]:
+    """The TLV list of CM_IOCTL_GET_FEATURE_REQUEST: tag -> control code (big-endian u32)."""
+    hresult, tlvs = scard.SCardControl(card, CM_IOCTL_GET_FEATURE_REQUEST, [])
+    _check("SCardControl(GET_FEATURE_REQUEST)", hresult)
+    out: dict[int, int] = {}
+    i = 0
+    while i + 6 <= len(tlvs):
+        tag, length = tlvs[i], tlvs[i + 1]
+        out[tag] = int.from_bytes(bytes(tlvs[i + 2:i + 2 + length]), "big")
+        i += 2 + length
+    return out
+
+
+def _pinpad(context: int, request: dict[str, Any]) -> dict[str, Any]:
+    card, protocol, atr = _connect(context, request)
+    try:
+        codes = _features(card)
+        results: list[list[int]] = []
+        for step in request["steps"]:
+            if "apdu" in step:
+                hresult, response = scard.SCardTransmit(card, protocol, step["apdu"])
+                _check("SCardTransmit", hresult)
+            else:
+                tag = FEATURE_VERIFY_PIN_DIRECT if "verify" in step else FEATURE_MODIFY_PIN_DIRECT
+                if tag not in codes:
+                    raise PcscError(f"feature {tag:02X} not offered", scard.SCARD_E_UNSUPPORTED_FEATURE)
+                hresult, response = scard.SCardControl(card, codes[tag], step.get("verify") or step["modify"])
+                _check("SCardControl(PIN)", hresult)
+            results.append(list(response))
+    finally:
+        scard.SCardDisconnect(card, scard.SCARD_UNPOWER_CARD)
+    return {"atr": atr, "protocol": _PROTOCOL_NAMES.get(protocol, str(protocol)),
+            "features": {str(k): v for k, v in codes.items()}, "results": results}
 
 
 def _step(card: int, step: str | dict[str, Any], protocol: int, wanted: str, atrs: list[list[int]]) -> int:
@@ -160,6 +214,8 @@ def main() -> int:
             answer = _wait(context, request["reader"], request["present"], request["timeout_s"])
         elif op == "session":
             answer = _session(context, request)
+        elif op == "pinpad":
+            answer = _pinpad(context, request)
         else:
             raise ValueError(f"unknown op {op!r}")
     except PcscError as exc:

@@ -4,7 +4,7 @@ libccid's ``GemPCPinPad`` type (``DEVICENAME path:GemPCPinPad``, ccid-serial.md 
 header-only echo (a full echo cannot carry the 165-byte Escape ``B2`` of l10n strings), Escape
 ``B2`` answered with success, bPINSupport 03 hard-coded in the driver, TPDU level. The
 simulated reader has a scripted keypad (``cpsdi sim --keypad``, more entries queued through
-the control socket). The application (pyscard, ``_pcsc_pinpad_client.py``) asks
+the control socket). The application (pyscard, ``_pcsc_client.py`` op ``pinpad``) asks
 SCardControl(CM_IOCTL_GET_FEATURE_REQUEST), finds FEATURE_VERIFY_PIN_DIRECT /
 MODIFY_PIN_DIRECT and sends PC/SC part 10 PIN_VERIFY / PIN_MODIFY structures; libccid turns
 them into PC_to_RDR_Secure (T=0 card: the APDU as a TPDU; T=1 card: bTeoPrologue numbered by
@@ -26,7 +26,7 @@ import pytest
 
 from _pcscd_stack import PcscError, PcscStack, StackConfig, StackFactory
 
-CLIENT = Path(__file__).with_name("_pcsc_pinpad_client.py")
+CLIENT = Path(__file__).with_name("_pcsc_client.py")
 FF8 = [0xFF] * 8
 
 
@@ -56,7 +56,7 @@ def stack(pcsc_stack: StackFactory) -> Iterator[PcscStack]:
 
 
 def pinpad_session(stack: PcscStack, steps: list[dict[str, Any]], protocol: str = "any") -> dict[str, Any]:
-    request = {"reader": stack.reader_name(0), "protocol": protocol, "steps": steps}
+    request = {"op": "pinpad", "reader": stack.reader_name(0), "protocol": protocol, "steps": steps}
     done = subprocess.run([sys.executable, str(CLIENT)], input=json.dumps(request), capture_output=True, text=True,
                           env=stack.env, timeout=120)
     answer: dict[str, Any] = json.loads(done.stdout or "{}")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,8 @@ from cpsdi.update import image as img
 from cpsdi.update.bundle import BundleFile, build_bundle
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "vectors"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "host"))
+from _firmware_port import InProcessPort  # noqa: E402
 from make_update_vectors import KEY_A  # noqa: E402  (TEST key A: never for production)
 
 MAX_BOOTS = 10
@@ -44,15 +45,13 @@ def make_image(version: str, sec_cnt: int, size: int, *, files: int = 4, hw_id: 
                            hw_id=hw_id, fw_compat=SIM_FW_COMPAT.decode(), key=KEY_A)
 
 
-class SimDevice:
+class SimDevice(InProcessPort):
     """A pyserial-like port with the updatable firmware behind it (module docstring)."""
 
     def __init__(self, storage: SimStorage, bad_versions: tuple[str, ...] = (), resume_every: int = 4) -> None:
+        super().__init__()
         self.storage = storage
         self.bad_versions = set(bad_versions)
-        self.hp = MemoryHostPort()
-        self.out = bytearray()
-        self.timeout: float | None = 0.01
         self.boots: list[boot.BootResult] = []
         self.resume_every = resume_every
         self._link: LinkClient | None = None
@@ -102,36 +101,10 @@ class SimDevice:
         self.boots = []
         self.power_up()
 
-    # -- pyserial-like ---------------------------------------------------------------------------
-    @property
-    def in_waiting(self) -> int:
-        return len(self.out)
-
-    def write(self, data: bytes) -> int:
-        self.hp.host_write(bytes(data))
-        for _ in range(1000):
-            self.firmware.step()
-            self.out += self.hp.host_read()
-            self._check_power()
-            if self.updater.reboot_requested:
-                self.power_up()
-            if not self.hp.to_reader:
-                break
-        return len(data)
-
-    def read(self, size: int = 1) -> bytes:
-        if not self.out:
-            time.sleep(self.timeout or 0)
-            return b""
-        chunk = bytes(self.out[:size])
-        del self.out[:size]
-        return chunk
-
-    def reset_input_buffer(self) -> None:
-        self.out.clear()
-
-    def close(self) -> None:
-        pass
+    def after_step(self) -> None:
+        self._check_power()
+        if self.updater.reboot_requested:
+            self.power_up()
 
 
 def open_link(device: SimDevice, **options: Any) -> LinkClient:

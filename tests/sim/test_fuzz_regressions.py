@@ -16,57 +16,18 @@ count of each fifth of the run: 140 k, 152 k, 160 k, 174 k, 190 k): the T=1 card
 
 from __future__ import annotations
 
-import time
-from typing import Any
+import sys
+from pathlib import Path
 
 import pytest
 
 from cpsdi.reader import Reader
 from cpsdi.transport import Transport
 from cpsdi_boards.sim import runner
-from cpsdi_boards.sim.host_port import MemoryHostPort
 from cpsdi_boards.sim.runner import SimOptions, SimSlots
-from cpsdi_fw.main import Reader as Firmware
 
-
-class _InProcessPort:
-    """pyserial-like port with the firmware on ``slots`` behind it, stepped on each write."""
-
-    def __init__(self, card_ports: list[Any]) -> None:
-        self.hp = MemoryHostPort()
-        self.firmware = Firmware(self.hp, card_ports, board="sim")
-        self.out = bytearray()
-        self.timeout: float | None = 0.01
-
-    @property
-    def in_waiting(self) -> int:
-        return len(self.out)
-
-    def write(self, data: bytes) -> int:
-        self.hp.host_write(bytes(data))
-        for _ in range(1000):
-            self.firmware.step()
-            self.out += self.hp.host_read()
-            if not self.hp.to_reader:
-                break
-        return len(data)
-
-    def read(self, size: int = 1) -> bytes:
-        if not self.out:
-            time.sleep(self.timeout or 0)
-            return b""
-        chunk = bytes(self.out[:size])
-        del self.out[:size]
-        return chunk
-
-    def reset_input_buffer(self) -> None:
-        self.out.clear()
-
-    def flush(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "host"))
+from _firmware_port import FirmwarePort  # noqa: E402
 
 
 def test_sim_card_records_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -74,7 +35,7 @@ def test_sim_card_records_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(runner, "RECORDS_MAX_CHARS", limit)
     monkeypatch.setattr(runner, "RECORDS_MAX_COMMANDS", 20)
     slots = SimSlots(SimOptions(cards=["t1", "t0"], pty=False))
-    port = _InProcessPort(slots.ports)
+    port = FirmwarePort(ports=slots.ports)
     seen_max = 0
     counters = [0, 0]
     with Reader.open("in-process", transport=Transport(port, url="in-process")) as reader:
