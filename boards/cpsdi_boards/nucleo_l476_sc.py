@@ -82,9 +82,7 @@ def card_ports():
 
     ports = []
     for slot in SLOTS:
-        chip = Tda8035(Pin(slot["cmdvcc_n"], Pin.OUT, value=1), Pin(slot["rstin"], Pin.OUT, value=0),
-                       Pin(slot["off_n"], Pin.IN, Pin.PULL_UP), Pin(slot["sel_5v3v"], Pin.OUT, value=0),
-                       Pin(slot["sel_1v8_n"], Pin.OUT, value=1))
+        chip = Tda8035.on_pins(Pin, slot)
         ports.append(UsartScCardPort(chip, slot["usart"], SMARTCARD_USARTS[slot["usart"]], slot["io"], slot["clk"],
                                      slot["alt"], APB2_HZ, CLK_MAX_HZ, SESSION_CLK_MAX_HZ))
     return ports

@@ -100,9 +100,7 @@ def card_ports():
 
     ports = []
     for slot in SLOTS:
-        chip = Tda8035(Pin(slot["cmdvcc_n"], Pin.OUT, value=1), Pin(slot["rstin"], Pin.OUT, value=0),
-                       Pin(slot["off_n"], Pin.IN, Pin.PULL_UP), Pin(slot["sel_5v3v"], Pin.OUT, value=0),
-                       Pin(slot["sel_1v8_n"], Pin.OUT, value=1))
+        chip = Tda8035.on_pins(Pin, slot)
         ports.append(PioCardPort(chip, slot["io"], slot["clk"], PIO_BLOCK, slot["sm_tx"], slot["sm_rx"], CLK_HZ,
                                 CLK_MAX_HZ))
     return ports

@@ -30,9 +30,10 @@ from array import array
 
 import machine
 import rp2
-from cpsdi_fw.hal import ERR_ABSENT, ERR_CLASS, ERR_FAULT, ERR_REPEAT, OK, CardPort
+from cpsdi_fw.hal import ERR_ABSENT, ERR_FAULT, ERR_REPEAT, OK, clock_target
 
 from cpsdi_boards import pio_iso7816 as P
+from cpsdi_boards.tda8035 import ChipCardPort
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -70,14 +71,13 @@ def _program(words, wrap_target_index: int, wrap_index: int, **settings):
     return rp2.asm_pio(**settings)(body)
 
 
-class PioCardPort(CardPort):
+class PioCardPort(ChipCardPort):
     """One slot: ``chip`` (``tda8035.Tda8035``), I/O pin ``io``, CLK pin ``clk``, PIO block ``pio``
     with state machines ``sm_tx`` and ``sm_rx`` (0..3 inside the block)."""
 
     def __init__(self, chip, io: int, clk: int, pio: int, sm_tx: int, sm_rx: int, clock_hz: int,
                  clock_max_hz: int = 0) -> None:
-        self.chip = chip
-        self.voltage_classes = chip.voltage_classes
+        super().__init__(chip)
         self._io = machine.Pin(io, machine.Pin.IN, machine.Pin.PULL_UP)
         self._clk_no = clk
         self._pwm = None
@@ -176,19 +176,10 @@ class PioCardPort(CardPort):
 
     # -- CardPort ----------------------------------------------------------------------------------
 
-    def present(self) -> bool:
-        return self.chip.present()
-
-    def fault(self) -> bool:
-        return self.chip.fault()
-
     def activate(self, voltage_class: int) -> int:
-        if not self.chip.supports(voltage_class):
-            return ERR_CLASS
-        if self._powered:
-            self.deactivate()
-        if not self.chip.present():
-            return ERR_ABSENT
+        err = self._may_activate(voltage_class)
+        if err != OK:
+            return err
         self._stop_all()
         self._inverse = False
         self._extra_guard = 0
@@ -235,12 +226,9 @@ class PioCardPort(CardPort):
         """CLK = sys / P with P the smallest whole period giving <= ``hz`` (HAL): the PWM's TOP
         is double-buffered, so the new period starts at a cycle boundary; the SM dividers
         follow for the F/D in force. Never slower than the activation clock."""
-        if not self.clock_max_hz:
-            return self.clock_hz
-        if hz > self.clock_max_hz:
-            hz = self.clock_max_hz
-        period = (self.sys_hz + hz - 1) // hz if hz > 0 else self._activation_period
-        if period > self._activation_period:
+        hz = clock_target(hz, self.sys_hz // self._activation_period, self.clock_max_hz)
+        period = (self.sys_hz + hz - 1) // hz
+        if period > self._activation_period:  # sys // P rounded down: ceil(sys / hz) may be P + 1
             period = self._activation_period
         if period != self._period:
             self._period = period

@@ -23,22 +23,22 @@ import time
 
 import machine
 import stm
-from cpsdi_fw.hal import ERR_ABSENT, ERR_CLASS, ERR_FAULT, ERR_REPEAT, OK, CardPort
+from cpsdi_fw.hal import ERR_ABSENT, ERR_FAULT, ERR_REPEAT, OK, clock_target
 
 from cpsdi_boards import stm32_sc_regs as R
+from cpsdi_boards.tda8035 import ChipCardPort
 
 CR1_RXNEIE = 1 << 5
 ICR_ALL = 0x0000121F  # PECF FECF NECF ORECF IDLECF TCCF RTOCF
 
 
-class UsartScCardPort(CardPort):
+class UsartScCardPort(ChipCardPort):
     """``chip``: ``tda8035.Tda8035``; ``uart_id`` / ``usart_base``: the USART (1..3 on the L4);
     ``io`` / ``clk``: pin names of its TX (AF, open drain) and CK (AF, push-pull) with AF ``alt``."""
 
     def __init__(self, chip, uart_id: int, usart_base: int, io: str, clk: str, alt: int, kernel_hz: int,
                  clock_hz_max: int, session_clock_hz_max: int = 0) -> None:
-        self.chip = chip
-        self.voltage_classes = chip.voltage_classes
+        super().__init__(chip)
         self._base = usart_base
         self._kernel_hz = kernel_hz
         self._activation_max = clock_hz_max  # SCLK target for every ATR
@@ -86,19 +86,10 @@ class UsartScCardPort(CardPort):
         while self._uart.any():
             self._uart.readinto(self._one, 1)
 
-    def present(self) -> bool:
-        return self.chip.present()
-
-    def fault(self) -> bool:
-        return self.chip.fault()
-
     def activate(self, voltage_class: int) -> int:
-        if not self.chip.supports(voltage_class):
-            return ERR_CLASS
-        if self._powered:
-            self.deactivate()
-        if not self.chip.present():
-            return ERR_ABSENT
+        err = self._may_activate(voltage_class)
+        if err != OK:
+            return err
         self._f, self._d, self._inverse, self._guard, self._retries = 372, 1, False, 12, 0
         self._clock_max = self._activation_max
         self.clock_hz = self._apply(True)["card_hz"]  # CK runs from here
@@ -128,12 +119,7 @@ class UsartScCardPort(CardPort):
     def set_clock(self, hz: int) -> int:
         """SCLK = kernel / (2 * PSC), the smallest PSC giving <= ``hz`` (HAL). PSC is written with
         UE = 0, as ``set_character`` does after a PPS [verify on hardware: SCLK across UE = 0]."""
-        if not self.clock_max_hz:
-            return self.clock_hz
-        if hz > self.clock_max_hz:
-            hz = self.clock_max_hz
-        if hz < self._activation_max:
-            hz = self._activation_max
+        hz = clock_target(hz, self._activation_max, self.clock_max_hz)
         if hz != self._clock_max:
             self._close_span()
             self._clock_max = hz

@@ -14,6 +14,7 @@ actually fitted (NCN8025: ``CMDVCC``, ``INT``, ``VSEL0/1``): a different chip ge
 or parameters, the firmware above only sees ``present``/``fault``/``power_on``.
 """
 
+from cpsdi_fw.hal import ERR_ABSENT, ERR_CLASS, OK, CardPort
 from cpsdi_proto.compat import const
 
 CLASS_A = const(1)  # 5 V
@@ -36,6 +37,16 @@ class Tda8035:
         self.rstin.value(0)
         if sel_1v8_n is not None:
             sel_1v8_n.value(1)
+
+    @classmethod
+    def on_pins(cls, pin, slot):
+        """The chip on a board's slot entry (``cmdvcc_n``, ``rstin``, ``off_n``, ``sel_5v3v``,
+        ``sel_1v8_n`` pin names; ``sel_1v8_n`` None: no class C), ``pin`` = ``machine.Pin``,
+        every output at its idle level from the start."""
+        sel_1v8_n = slot.get("sel_1v8_n")
+        return cls(pin(slot["cmdvcc_n"], pin.OUT, value=1), pin(slot["rstin"], pin.OUT, value=0),
+                   pin(slot["off_n"], pin.IN, pin.PULL_UP), pin(slot["sel_5v3v"], pin.OUT, value=0),
+                   None if sel_1v8_n is None else pin(sel_1v8_n, pin.OUT, value=1))
 
     @property
     def voltage_classes(self) -> int:
@@ -75,3 +86,30 @@ class Tda8035:
         self.rstin.value(0)
         self.cmdvcc_n.value(1)
         self.active = False
+
+
+class ChipCardPort(CardPort):
+    """A card port whose VCC, RST and presence go through ``chip`` (a :class:`Tda8035`); the
+    board's subclass does the character layer (PIO, USART) and ``deactivate``."""
+
+    def __init__(self, chip) -> None:
+        self.chip = chip
+        self.voltage_classes = chip.voltage_classes
+        self._powered = False
+
+    def present(self) -> bool:
+        return self.chip.present()
+
+    def fault(self) -> bool:
+        return self.chip.fault()
+
+    def _may_activate(self, voltage_class: int) -> int:
+        """First steps of ``activate``: ERR_CLASS for a class the chip cannot supply, the
+        running session ended (a cold reset), ERR_ABSENT without a card; else OK."""
+        if not self.chip.supports(voltage_class):
+            return ERR_CLASS
+        if self._powered:
+            self.deactivate()
+        if not self.chip.present():
+            return ERR_ABSENT
+        return OK

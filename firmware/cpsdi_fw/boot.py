@@ -48,6 +48,7 @@ import hashlib
 from cpsdi_proto.compat import const
 
 from cpsdi_fw import mcuboot
+from cpsdi_fw.byteorder import put_u32, u32
 
 FACTORY = const(0xFF)  # "active": the image frozen into the firmware
 NONE = const(0xFF)  # no pending slot / no session
@@ -101,17 +102,6 @@ def _crc32(buf, n: int) -> int:
     return crc32(buf, 0, n)
 
 
-def _u32(b, o: int) -> int:
-    return b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)
-
-
-def _put_u32(b, o: int, v: int) -> None:
-    b[o] = v & 0xFF
-    b[o + 1] = (v >> 8) & 0xFF
-    b[o + 2] = (v >> 16) & 0xFF
-    b[o + 3] = (v >> 24) & 0xFF
-
-
 class State:
     """The update state record (module docstring); ``load`` / ``save`` against a Storage."""
 
@@ -141,19 +131,19 @@ class State:
     def _decode(self, b) -> bool:
         if b[0:4] != _MAGIC or b[4] != _FORMAT:
             return False
-        if _crc32(b, _CRC_OFF) != _u32(b, _CRC_OFF):
+        if _crc32(b, _CRC_OFF) != u32(b, _CRC_OFF):
             return False
         if b[5] not in (0, 1, FACTORY) or b[6] not in (0, 1, NONE) or b[18] not in (0, 1, NONE):
             return False
         self.active = b[5]
         self.pending = b[6]
         self.tries = b[7]
-        self.seq = _u32(b, 8)
-        self.floor = _u32(b, 12)
+        self.seq = u32(b, 8)
+        self.floor = u32(b, 12)
         self.status[0] = b[16] if b[16] <= BAD else BAD
         self.status[1] = b[17] if b[17] <= BAD else BAD
         self.session = b[18]
-        self.next_off = _u32(b, 20)
+        self.next_off = u32(b, 20)
         self.digest[0:32] = b[24:56]
         return True
 
@@ -166,14 +156,14 @@ class State:
         b[5] = self.active
         b[6] = self.pending
         b[7] = self.tries
-        _put_u32(b, 8, self.seq)
-        _put_u32(b, 12, self.floor)
+        put_u32(b, 8, self.seq)
+        put_u32(b, 12, self.floor)
         b[16] = self.status[0]
         b[17] = self.status[1]
         b[18] = self.session
-        _put_u32(b, 20, self.next_off)
+        put_u32(b, 20, self.next_off)
         b[24:56] = self.digest
-        _put_u32(b, _CRC_OFF, _crc32(b, _CRC_OFF))
+        put_u32(b, _CRC_OFF, _crc32(b, _CRC_OFF))
 
     def load(self, storage) -> bool:
         """Read both copies and keep the newest valid one; False (and a fresh state) if none.
@@ -188,8 +178,8 @@ class State:
             n = storage.read_record(copy, b)
             if n < RECORD_SIZE:
                 continue
-            seq = _u32(b, 8)
-            if b[0:4] == _MAGIC and b[4] == _FORMAT and _crc32(b, _CRC_OFF) == _u32(b, _CRC_OFF) and seq > best_seq:
+            seq = u32(b, 8)
+            if b[0:4] == _MAGIC and b[4] == _FORMAT and _crc32(b, _CRC_OFF) == u32(b, _CRC_OFF) and seq > best_seq:
                 best_seq = seq
                 self.copy = copy
         if self.copy < 0:

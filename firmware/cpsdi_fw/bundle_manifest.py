@@ -16,6 +16,8 @@ little-endian::
 
 from cpsdi_proto.compat import const
 
+from cpsdi_fw.byteorder import u16, u32
+
 OK = const(0)
 ERR_BOUNDS = const(1)  # short header, table or data past the end, sizes that do not add up
 ERR_MAGIC = const(2)
@@ -38,14 +40,6 @@ HEADER_SIZE = const(16)
 MAX_FILES = const(512)
 MAX_PATH = const(96)
 _ENTRY_FIXED = const(37)  # size u32 + sha256 + path_len u8
-
-
-def _u16(b, o: int) -> int:
-    return b[o] | (b[o + 1] << 8)
-
-
-def _u32(b, o: int) -> int:
-    return b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)
 
 
 def _path_ok(b, o: int, n: int) -> bool:
@@ -114,11 +108,11 @@ class Manifest:
             return ERR_MAGIC
         if b[4] != 1 or b[5] != 0:
             return ERR_VERSION
-        count = _u16(b, 6)
+        count = u16(b, 6)
         if count < 1 or count > MAX_FILES:
             return ERR_COUNT
-        table = _u32(b, 8)
-        data = _u32(b, 12)
+        table = u32(b, 8)
+        data = u32(b, 12)
         if table > total or table + data != total:
             return ERR_BOUNDS
         if table > n:
@@ -139,7 +133,7 @@ class Manifest:
                 return ERR_PATH
             if prev >= 0 and not _less(b, prev, prev_n, p + _ENTRY_FIXED, ln):
                 return ERR_ORDER
-            size = _u32(b, p)
+            size = u32(b, p)
             if off + size > total:
                 return ERR_BOUNDS
             entries.append(p)
@@ -165,7 +159,7 @@ class Manifest:
         return bytes(self._buf[p + _ENTRY_FIXED:p + _ENTRY_FIXED + self._buf[p + 36]])
 
     def size(self, i: int) -> int:
-        return _u32(self._buf, self._entries[i])
+        return u32(self._buf, self._entries[i])
 
     def sha256(self, i: int) -> bytes:
         p = self._entries[i]

@@ -92,6 +92,7 @@ from cpsdi_proto.gempc import COMPAT_MAX_MESSAGE
 from cpsdi_proto.native import NATIVE_MIN_MESSAGE
 
 from cpsdi_fw import hal, pin_entry, script
+from cpsdi_fw.byteorder import put_u32
 from cpsdi_fw.ccid_secure import APDU_MAX, MAX_DIGITS, SecureRequest
 from cpsdi_fw.eventlog import EventLog
 from cpsdi_fw.iso7816_3 import pps, t1, timing
@@ -113,17 +114,10 @@ CTR_REQUESTS = escape.COUNTER_REQUESTS
 CTR_CARD_ERRORS = escape.COUNTER_CARD_ERRORS
 
 
-def _put_u32(buf, off: int, v: int) -> None:
-    buf[off] = v & 0xFF
-    buf[off + 1] = (v >> 8) & 0xFF
-    buf[off + 2] = (v >> 16) & 0xFF
-    buf[off + 3] = (v >> 24) & 0xFF
-
-
 def _header(buf, off: int, mtype: int, length: int, slot: int, seq: int, status: int, error: int, p3: int) -> None:
     # As ccid.pack_header, byte by byte (no struct call on the per-request path).
     buf[off] = mtype
-    _put_u32(buf, off + 1, length)
+    put_u32(buf, off + 1, length)
     buf[off + 5] = slot
     buf[off + 6] = seq
     buf[off + 7] = status
@@ -261,8 +255,8 @@ class CCIDService:
             d = s.decision
             clock_hz = s.port.clock_hz
             _header(resp, ro, answer, 8, slot, seq, s.state(), 0, 0)
-            _put_u32(resp, ro + _H, clock_hz // 1000)
-            _put_u32(resp, ro + _H + 4, timing.baud(d.f, d.d, clock_hz))
+            put_u32(resp, ro + _H, clock_hz // 1000)
+            put_u32(resp, ro + _H + 4, timing.baud(d.f, d.d, clock_hz))
             return _H + 8
         keypad = self.keypad
         if mtype == ccid.PC_TO_RDR_SECURE and keypad is not None:
@@ -516,7 +510,7 @@ class CCIDService:
             wanted = req[doff + 2] | (req[doff + 3] << 8) | (req[doff + 4] << 16) | (req[doff + 5] << 24)
             if wanted < NATIVE_MIN_MESSAGE:
                 return self._fail(resp, ro, answer, slot, seq, icc, escape.ERR_BAD_PARAMETER)
-            _put_u32(resp, p + 2, wanted if wanted < own else own)
+            put_u32(resp, p + 2, wanted if wanted < own else own)
             resp[p + 6] = escape.CHECK_CRC32
             n = 7
         elif cmd == escape.CMD_LINK_SETTINGS:
@@ -544,7 +538,7 @@ class CCIDService:
             for tag, v in ((CTR_REQUESTS, self.requests), (CTR_CARD_ERRORS, self.card_errors)):
                 resp[p + n] = tag
                 resp[p + n + 1] = 4
-                _put_u32(resp, p + n + 2, v)
+                put_u32(resp, p + n + 2, v)
                 n += 6
         elif cmd == escape.CMD_RESET_COUNTERS:
             if self.link is not None:
@@ -600,11 +594,11 @@ class CCIDService:
         p += 3
         buf[p] = escape.INFO_NATIVE_MAX_MESSAGE
         buf[p + 1] = 4
-        _put_u32(buf, p + 2, self.native_max_message())
+        put_u32(buf, p + 2, self.native_max_message())
         p += 6
         buf[p] = escape.INFO_FEATURES
         buf[p + 1] = 4
-        _put_u32(buf, p + 2, self.features)
+        put_u32(buf, p + 2, self.features)
         p += 6
         if self.serial:
             p = self._tlv_text(buf, p, escape.INFO_SERIAL, self.serial)

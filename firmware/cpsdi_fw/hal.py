@@ -33,6 +33,16 @@ ERR_FAULT = const(3)  # interface chip fault: overcurrent, VCC drop (E3)
 ERR_REPEAT = const(4)  # the card signalled a parity error more often than the retry limit (§7.3)
 
 
+
+def clock_target(hz: int, activation_hz: int, max_hz: int) -> int:
+    """The CLK a ``set_clock(hz)`` asks for: ``hz`` bounded by the board's ``max_hz``, never
+    below ``activation_hz``; ``hz`` = 0 or a fixed clock (``max_hz`` = 0) gives ``activation_hz``.
+    Boards then round down to a frequency they make."""
+    if max_hz <= 0 or hz <= activation_hz:
+        return activation_hz
+    return max_hz if hz > max_hz else hz
+
+
 class CardPort:
     """One slot's electrical and character interface. Boards subclass it."""
 

@@ -27,6 +27,8 @@ the areas fill the blob exactly.
 
 from cpsdi_proto.compat import const
 
+from cpsdi_fw.byteorder import u16, u32
+
 OK = const(0)
 ERR_BOUNDS = const(1)  # truncated, a TLV crosses its area, blob too long
 ERR_MAGIC = const(2)  # header magic
@@ -102,14 +104,6 @@ MPY_ARCHS = (
 )
 
 
-def _u16(b, o: int) -> int:
-    return b[o] | (b[o + 1] << 8)
-
-
-def _u32(b, o: int) -> int:
-    return b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)
-
-
 def _text_ok(b, o: int, n: int) -> bool:
     # printable ASCII words separated by single spaces (no leading/trailing space)
     if n < 1 or n > MAX_TEXT:
@@ -178,14 +172,14 @@ class ImageMeta:
     def _parse(self, b, n: int) -> int:
         if n > len(b) or n > MAX_METADATA or n < HEADER_SIZE:
             return ERR_BOUNDS
-        if _u16(b, 0) != 0xB83D or _u16(b, 2) != 0x96F3:  # IMAGE_MAGIC, without a big int
+        if u16(b, 0) != 0xB83D or u16(b, 2) != 0x96F3:  # IMAGE_MAGIC, without a big int
             return ERR_MAGIC
-        if _u16(b, 8) != HEADER_SIZE or _u32(b, 4) != 0 or _u32(b, 16) != 0 or _u32(b, 28) != 0:
+        if u16(b, 8) != HEADER_SIZE or u32(b, 4) != 0 or u32(b, 16) != 0 or u32(b, 28) != 0:
             return ERR_HEADER
-        img_size = _u32(b, 12)
+        img_size = u32(b, 12)
         if img_size == 0:
             return ERR_HEADER
-        prot = _u16(b, 10)
+        prot = u16(b, 10)
         if prot < 4:
             return ERR_MISSING
         # protected area
@@ -193,15 +187,15 @@ class ImageMeta:
         end = p + prot
         if end + 4 > n:
             return ERR_BOUNDS
-        if _u16(b, p) != _TLV_PROT_INFO_MAGIC or _u16(b, p + 2) != prot:
+        if u16(b, p) != _TLV_PROT_INFO_MAGIC or u16(b, p + 2) != prot:
             return ERR_TLV_INFO
         seen = 0
         p += 4
         while p < end:
             if p + 4 > end:
                 return ERR_BOUNDS
-            t = _u16(b, p)
-            ln = _u16(b, p + 2)
+            t = u16(b, p)
+            ln = u16(b, p + 2)
             v = p + 4
             if v + ln > end:
                 return ERR_BOUNDS
@@ -225,7 +219,7 @@ class ImageMeta:
                 return ERR_TLV_LEN
             seen |= bit
             if bit == _S_SEC_CNT:
-                self.sec_cnt = _u32(b, v)
+                self.sec_cnt = u32(b, v)
             elif bit == _S_PAYLOAD_TYPE:
                 self.payload_type = b[v]
             else:
@@ -241,9 +235,9 @@ class ImageMeta:
         # unprotected area
         self.tlv_off = end
         p = end
-        if _u16(b, p) != _TLV_INFO_MAGIC:
+        if u16(b, p) != _TLV_INFO_MAGIC:
             return ERR_TLV_INFO
-        total = _u16(b, p + 2)
+        total = u16(b, p + 2)
         if total < 4:
             return ERR_TLV_INFO
         end = p + total
@@ -253,8 +247,8 @@ class ImageMeta:
         while p < end:
             if p + 4 > end:
                 return ERR_BOUNDS
-            t = _u16(b, p)
-            ln = _u16(b, p + 2)
+            t = u16(b, p)
+            ln = u16(b, p + 2)
             v = p + 4
             if v + ln > end:
                 return ERR_BOUNDS
@@ -294,8 +288,8 @@ class ImageMeta:
         self.tlv_size = total
         self.major = b[20]
         self.minor = b[21]
-        self.revision = _u16(b, 22)
-        self.build = _u32(b, 24)
+        self.revision = u16(b, 22)
+        self.build = u32(b, 24)
         self.prot_off = HEADER_SIZE
         self.size = n
         return OK

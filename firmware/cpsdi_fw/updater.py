@@ -44,6 +44,7 @@ from cpsdi_proto import escape
 from cpsdi_proto.compat import const
 
 from cpsdi_fw import boot, bundle_manifest, mcuboot
+from cpsdi_fw.byteorder import put_u32, u32
 from cpsdi_fw.hal import ticks_diff
 
 STATUS_FORMAT = escape.UPDATE_STATUS_FORMAT
@@ -61,23 +62,12 @@ RESUME_EVERY = const(16)  # chunks between resume-point saves
 _CHUNK = const(512)
 
 
-def _u32(b, o: int) -> int:
-    return b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)
-
-
-def _put_u32(b, o: int, v: int) -> None:
-    b[o] = v & 0xFF
-    b[o + 1] = (v >> 8) & 0xFF
-    b[o + 2] = (v >> 16) & 0xFF
-    b[o + 3] = (v >> 24) & 0xFF
-
-
 def _put_version(b, o: int, meta) -> None:
     b[o] = meta.major
     b[o + 1] = meta.minor
     b[o + 2] = meta.revision & 0xFF
     b[o + 3] = meta.revision >> 8
-    _put_u32(b, o + 4, meta.build)
+    put_u32(b, o + 4, meta.build)
 
 
 class Updater:
@@ -228,8 +218,8 @@ class Updater:
         if self._hash is not None and self._slot == slot and st.digest == meta.digest:
             nxt = self._next_off  # the same session, still open (a host that reconnected)
             self.last_error = 0
-            _put_u32(resp, p, nxt)
-            _put_u32(resp, p + 4, meta.img_size)
+            put_u32(resp, p, nxt)
+            put_u32(resp, p + 4, meta.img_size)
             resp[p + 8] = slot
             return 9
         self._close()
@@ -264,8 +254,8 @@ class Updater:
         self._next_off = nxt
         self._chunks = 0
         self.last_error = 0
-        _put_u32(resp, p, nxt)
-        _put_u32(resp, p + 4, meta.img_size)
+        put_u32(resp, p, nxt)
+        put_u32(resp, p + 4, meta.img_size)
         resp[p + 8] = slot
         return 9
 
@@ -276,7 +266,7 @@ class Updater:
         h = self._hash
         if h is None:
             return self._refuse(boot.R_STATE, escape.ERR_BAD_STATE)
-        at = _u32(req, off)
+        at = u32(req, off)
         count = n - 4
         nxt = self._next_off
         if at == nxt and count > 0:
@@ -293,7 +283,7 @@ class Updater:
                 st = self.state
                 st.next_off = nxt
                 st.save(self.storage)
-        _put_u32(resp, p, nxt)
+        put_u32(resp, p, nxt)
         return 4
 
     # -- FINISH -----------------------------------------------------------------------------
@@ -344,7 +334,7 @@ class Updater:
         if total < bundle_manifest.HEADER_SIZE:
             return boot.R_MANIFEST
         self.storage.read_into(slot, boot.PAYLOAD_OFF, head, 0, bundle_manifest.HEADER_SIZE)
-        table = _u32(head, 8)
+        table = u32(head, 8)
         if table < bundle_manifest.HEADER_SIZE or table > MAX_TABLE or table > total:
             return boot.R_MANIFEST
         tbl = bytearray(table)
@@ -388,10 +378,10 @@ class Updater:
         resp[p + 5] = st.tries
         resp[p + 6] = self.last_error
         resp[p + 7] = self.last_cmd
-        _put_u32(resp, p + 8, st.floor)
-        _put_u32(resp, p + 12, self._next_off if open_ else st.next_off)
-        _put_u32(resp, p + 16, self.meta.img_size if open_ else 0)
-        _put_u32(resp, p + 20, self.max_img_size)
+        put_u32(resp, p + 8, st.floor)
+        put_u32(resp, p + 12, self._next_off if open_ else st.next_off)
+        put_u32(resp, p + 16, self.meta.img_size if open_ else 0)
+        put_u32(resp, p + 20, self.max_img_size)
         resp[p + 24] = st.session
         resp[p + 25] = self.trial_tries
         resp[p + 28:p + 60] = st.digest
@@ -400,8 +390,8 @@ class Updater:
             m = self._slot_meta[slot]
             resp[o] = st.status[slot]
             _put_version(resp, o + 1, m)
-            _put_u32(resp, o + 9, m.sec_cnt)
-            _put_u32(resp, o + 13, m.img_size)
+            put_u32(resp, o + 9, m.sec_cnt)
+            put_u32(resp, o + 13, m.img_size)
             resp[o + 17] = 1 if m.size else 0
         q = p + STATUS_FIXED
         c = self.fw_compat
@@ -440,7 +430,7 @@ class Updater:
         if err:
             return self._refuse(err, escape.ERR_BAD_STATE)
         resp[p] = self.state.active
-        _put_u32(resp, p + 1, self.state.floor)
+        put_u32(resp, p + 1, self.state.floor)
         return 5
 
     def _rollback(self, req, off: int, n: int, resp, p: int) -> int:

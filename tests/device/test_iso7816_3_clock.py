@@ -2,6 +2,7 @@
 
 import unittest
 
+from cpsdi_fw.hal import clock_target
 from cpsdi_fw.iso7816_3 import timing
 
 MAX_BAUD = 250000
@@ -44,3 +45,22 @@ class SessionClockTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ClockTargetTest(unittest.TestCase):
+    """hal.clock_target: what a board's set_clock aims for (HAL contract)."""
+
+    def test_within_the_bounds_the_request_stands(self):
+        self.assertEqual(clock_target(4000000, 3571200, 5000000), 4000000)
+
+    def test_the_board_maximum_caps_it(self):
+        self.assertEqual(clock_target(20000000, 3571200, 5000000), 5000000)
+
+    def test_never_below_the_activation_clock(self):
+        self.assertEqual(clock_target(1000000, 3571200, 5000000), 3571200)
+
+    def test_zero_goes_back_to_the_activation_clock(self):
+        self.assertEqual(clock_target(0, 3571200, 5000000), 3571200)
+
+    def test_a_fixed_clock_board_stays_at_activation(self):
+        self.assertEqual(clock_target(5000000, 3571200, 0), 3571200)

@@ -33,7 +33,8 @@ from __future__ import annotations
 from collections import deque
 from typing import Collection, MutableSequence, Sequence
 
-from cpsdi_fw.hal import CLASS_A, CLASS_B, CLASS_C, ERR_ABSENT, ERR_CLASS, ERR_FAULT, ERR_REPEAT, OK, CardPort
+from cpsdi_fw.hal import (CLASS_A, CLASS_B, CLASS_C, ERR_ABSENT, ERR_CLASS, ERR_FAULT, ERR_REPEAT, OK, CardPort,
+                          clock_target)
 
 from cpsdi_boards.sim.character import decode_levels, encode_levels, garble
 from cpsdi_boards.sim.clock import DD, FD, EtuCounter, VirtualClock, etu_to_clocks
@@ -243,7 +244,7 @@ class SimCardPort(CardPort):
 
     def set_clock(self, hz: int) -> int:
         """CLK to ``hz`` (bounded by ``clock_max_hz``, at least the activation clock); the card is told."""
-        hz = max(self.activation_clock_hz, min(hz, self.clock_max_hz or self.activation_clock_hz))
+        hz = clock_target(hz, self.activation_clock_hz, self.clock_max_hz)
         if hz != self.clock_hz and self._powered and self._card is not None:
             self._clock_rate(hz)
             self._card.clock_frequency(hz, self.clock.now)
