@@ -5,6 +5,7 @@
     python -m fuzz replay TARGET FILE ...
     python -m fuzz seeds                # rewrite fuzz/corpus/ from tests/vectors
     python -m fuzz soak [--apdus N] ...  # fuzz/soak.py
+    python -m fuzz mpsoak [--apdus N] ...  # the firmware's heap on MicroPython (tools/mpwasm/heap_soak.mjs)
 """
 
 from __future__ import annotations
@@ -66,6 +67,22 @@ def _report() -> None:
               f"| {r['rss_start_mb']} → {r['rss_end_mb']} | {r['failure'] or 'clean'} |")
 
 
+def _mpsoak(args: list[str]) -> int:
+    """``node tools/mpwasm/heap_soak.mjs ARGS`` (set up by tools/setup.sh); its exit status."""
+    import shutil
+    import subprocess
+
+    script = engine.ROOT / "tools" / "mpwasm" / "heap_soak.mjs"
+    node = shutil.which("node")
+    if node is None or not (script.parent / "node_modules").is_dir():
+        print("python -m fuzz mpsoak: needs node and tools/mpwasm/node_modules (bash tools/setup.sh)", file=sys.stderr)
+        return 2
+    if "--report" not in args:
+        (engine.WORK_DIR).mkdir(parents=True, exist_ok=True)
+        args = [*args, "--report", str(engine.WORK_DIR / "mpsoak.json")]
+    return subprocess.run([node, str(script), *args], check=False).returncode
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     args = sys.argv[1:] if argv is None else argv
@@ -73,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         from fuzz import soak as soak_mod
 
         return soak_mod.main(args[1:])
+    if args[:1] == ["mpsoak"]:  # its own options, passed to the node script
+        return _mpsoak(args[1:])
     parser = argparse.ArgumentParser(prog="python -m fuzz", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -96,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("seeds", help="rewrite the seed corpora from tests/vectors")
     sub.add_parser("report", help="the figures of the last runs (fuzz/work/results) as a Markdown table")
     sub.add_parser("soak", help="APDUs through Reader + paced pty + cpsdi sim (python -m fuzz soak --help)")
+    sub.add_parser("mpsoak", help="the whole firmware's heap on MicroPython-WebAssembly (python -m fuzz mpsoak --help)")
     ns = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 

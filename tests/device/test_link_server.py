@@ -19,72 +19,13 @@ from cpsdi_fw import link as link_mod
 from cpsdi_fw.ccid_service import CCIDService
 from cpsdi_fw.link import ECHO_FULL, ECHO_HEADER, ECHO_NONE, KEEPALIVE_MS, LinkServer
 
+from _fake_board import FakeHostPort
+
 IS_MICROPYTHON = sys.implementation.name == "micropython"
 
 
 def h(text):
     return bytes.fromhex(text)
-
-
-class FakeHostPort:
-    """In-memory HostPort with a settable millisecond clock; allocation-free read/write."""
-
-    def __init__(self, size=8192):
-        self.rx = bytearray(size)
-        self.rx_len = 0
-        self.rx_pos = 0
-        self.tx = bytearray(size)
-        self.tx_len = 0
-        self.now_ms = 1000
-        self.chunk = 64
-        self.line_log = []  # (bytes written before the switch, baud, stop bits)
-
-    def feed(self, data):
-        if self.rx_pos == self.rx_len:
-            self.rx_pos = 0
-            self.rx_len = 0
-        for b in data:
-            self.rx[self.rx_len] = b
-            self.rx_len += 1
-
-    def take(self):
-        out = bytes(self.tx[: self.tx_len])
-        self.tx_len = 0
-        return out
-
-    def read_into(self, buf, start, count):
-        n = self.rx_len - self.rx_pos
-        if n > count:
-            n = count
-        if n > self.chunk:
-            n = self.chunk
-        for i in range(n):
-            buf[start + i] = self.rx[self.rx_pos + i]
-        self.rx_pos += n
-        return n
-
-    def write(self, buf, start, end):
-        for i in range(start, end):
-            self.tx[self.tx_len] = buf[i]
-            self.tx_len += 1
-
-    def ticks_ms(self):
-        return self.now_ms & 0x3FFFFFFF
-
-    def wait_ms(self, ms):
-        self.now_ms += ms
-
-    baud = 115200
-    stop_bits = 2
-    rates = (9600, 115200, 921600)
-
-    def line_supported(self, baud, stop_bits):
-        return baud in self.rates and stop_bits in (1, 2)
-
-    def set_line(self, baud, stop_bits):
-        self.baud = baud
-        self.stop_bits = stop_bits
-        self.line_log.append((self.tx_len, baud, stop_bits))
 
 
 class FakeDecision:

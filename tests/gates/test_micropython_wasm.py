@@ -12,6 +12,7 @@ import json
 import re
 import shutil
 import sys
+from pathlib import Path
 from typing import Callable
 
 import pytest
@@ -111,3 +112,21 @@ def test_device_tests_pass_on_micropython_wasm(record_micropython_summary: Calla
         % (ran, expected, "\n  ".join(differing))
         + r.report(),
     )
+
+
+def test_firmware_heap_soak_tool_on_micropython_wasm(tmp_path: Path) -> None:
+    """tools/mpwasm/heap_soak.mjs (``python -m fuzz mpsoak``): a short run, exact answers, a
+    report with the heap samples; a flat heap is its own verdict (exit 0)."""
+    node = shutil.which("node")
+    if node is None or not (MPWASM / "node_modules" / PACKAGE).is_dir():
+        pytest.skip("node or tools/mpwasm/node_modules missing (the test above says how to install them)")
+    report = tmp_path / "mpsoak.json"
+    r = run([node, "tools/mpwasm/heap_soak.mjs", "--apdus", "600", "--batch", "100", "--report", str(report)],
+            timeout=TIMEOUT)
+    check(r.returncode == 0, "heap soak failed on MicroPython-WebAssembly:\n" + r.report())
+    data = json.loads(report.read_text())
+    assert (data["apdus"], data["wrong"], data["failed"], data["error"], data["flat"]) == (600, 0, 0, None, True)
+    assert len(data["mem_alloc_max_per_fifth"]) == 5
+    assert data["t1_bad_lrc_blocks_resent"] > 0 and data["t1_wtx_requests"] > 0 and data["t0_null_bytes"] > 0
+    bad = run([node, "tools/mpwasm/heap_soak.mjs", "--apdus", "0"], timeout=TIMEOUT)
+    assert bad.returncode == 2 and "--apdus and --batch must be at least 1" in bad.stderr

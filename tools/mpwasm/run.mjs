@@ -34,11 +34,12 @@
 import { loadMicroPython } from "@micropython/micropython-webassembly-pyscript";
 import fs from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const ROOT = path.resolve(HERE, "..", "..");
-const MEM_ROOT = "/cpsdi";
+import { MEM_ROOT, ROOT, copyProject, parseSize as parseSizeOr } from "./project.mjs";
+
+function parseSize(text) {
+  return parseSizeOr(text, die);
+}
 const SUMMARY_PREFIX = "MICROPYTHON-WASM:";
 
 const USAGE = `usage: node tools/mpwasm/run.mjs [options]
@@ -54,13 +55,6 @@ const USAGE = `usage: node tools/mpwasm/run.mjs [options]
 function die(msg) {
   process.stderr.write(`run.mjs: ${msg}\n`);
   process.exit(2);
-}
-
-function parseSize(text) {
-  const m = /^(\d+)([kKmM]?)$/.exec(String(text).trim());
-  if (!m) die(`bad size ${JSON.stringify(text)} (expected e.g. 196608, 192k, 1m)`);
-  const mult = { "": 1, k: 1024, K: 1024, m: 1048576, M: 1048576 }[m[2]];
-  return parseInt(m[1], 10) * mult;
 }
 
 function parseArgs(argv) {
@@ -89,29 +83,6 @@ function parseArgs(argv) {
     }
   }
   return opts;
-}
-
-// Recursively list files under `dir` (relative paths, "/"-separated), skipping caches.
-function listFiles(dir, skip = () => false, rel = "") {
-  const out = [];
-  for (const ent of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
-    const r = rel ? `${rel}/${ent.name}` : ent.name;
-    if (ent.name === "__pycache__" || ent.name.startsWith(".") || skip(r, ent)) continue;
-    if (ent.isDirectory()) out.push(...listFiles(dir, skip, r));
-    else if (ent.isFile() && !ent.name.endsWith(".pyc")) out.push(r);
-  }
-  return out.sort();
-}
-
-function copyTree(FS, srcDir, dstDir, skip) {
-  if (!fs.existsSync(srcDir)) return 0;
-  const files = listFiles(srcDir, skip);
-  for (const r of files) {
-    const dst = `${dstDir}/${r}`;
-    FS.mkdirTree(dst.slice(0, dst.lastIndexOf("/")));
-    FS.writeFile(dst, fs.readFileSync(path.join(srcDir, r)));
-  }
-  return files.length;
 }
 
 // The Python side: helpers defined once, then called from JS once per module (import)
@@ -230,20 +201,7 @@ async function main() {
   });
   const tLoad = performance.now();
 
-  const FS = mp.FS;
-  const copied = {
-    cpsdi_proto: copyTree(FS, path.join(root, "protocol", "cpsdi_proto"), `${MEM_ROOT}/lib/cpsdi_proto`),
-    cpsdi_fw: copyTree(FS, path.join(root, "firmware", "cpsdi_fw"), `${MEM_ROOT}/lib/cpsdi_fw`),
-    // sim/ is the CPython-only simulator: it never goes to a device.
-    cpsdi_boards: copyTree(FS, path.join(root, "boards", "cpsdi_boards"), `${MEM_ROOT}/lib/cpsdi_boards`,
-      (r) => r === "sim"),
-    tests_device: copyTree(FS, testDir, `${MEM_ROOT}/tests/device`,
-      (r, ent) => ent.isDirectory() || !r.endsWith(".py")),
-    tests_vectors: copyTree(FS, path.join(root, "tests", "vectors"), `${MEM_ROOT}/tests/vectors`),
-  };
-  // The folders exist even when empty (e.g. no vectors yet).
-  FS.mkdirTree(`${MEM_ROOT}/tests/vectors`);
-  FS.mkdirTree(`${MEM_ROOT}/lib`);
+  const copied = copyProject(mp.FS, root);
 
   say(`MicroPython WebAssembly: heapsize=${opts.heapsize} pystack=${opts.pystack}; ` +
     `${modules.length} test module(s); files copied: ` +
