@@ -7,6 +7,12 @@ stands in for MicroPython's ``gc.mem_alloc()`` (memory blocks held by live objec
 read), with the process RSS and the number of objects the collector tracks.
 ``CPSDI_SOAK_TRACEMALLOC=1`` also records tracemalloc's bytes (``mem_alloc``, ``peak``), at
 a cost: the simulator runs about 3.5 times slower.
+
+The virtual cards' records (every character, gap and exchange, for in-process tests) are
+bounded by ``runner.RECORDS_MAX_CHARS``; at its default (20 000 characters) they swing the
+simulator between about 140 k and 600 k blocks, which hides a slow leak. Here the bounds are
+``SOAK_RECORDS_MAX_CHARS`` / ``SOAK_RECORDS_MAX_COMMANDS``: the swing is a few thousand
+blocks and what stays is the simulator's and the firmware's own memory.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ import tracemalloc
 from pathlib import Path
 
 PERIOD_S = 2.0
+SOAK_RECORDS_MAX_CHARS = 500  # about 3 APDUs of records per card
+SOAK_RECORDS_MAX_COMMANDS = 20
 
 
 def _rss_mb() -> float:
@@ -52,6 +60,10 @@ def main() -> None:
     stats = Path(sys.argv[1])
     if os.environ.get("CPSDI_SOAK_TRACEMALLOC", "0") == "1":
         tracemalloc.start()
+    from cpsdi_boards.sim import runner
+
+    runner.RECORDS_MAX_CHARS = SOAK_RECORDS_MAX_CHARS  # read by SimSlots.trim_records at each call
+    runner.RECORDS_MAX_COMMANDS = SOAK_RECORDS_MAX_COMMANDS
     threading.Thread(target=_watch, args=(stats,), daemon=True, name="memory-watch").start()
     from cpsdi.sim_cli import sim
 
