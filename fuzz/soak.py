@@ -52,6 +52,8 @@ from cpsdi.exceptions import ReaderError
 from cpsdi.reader import CardConnection, Reader
 from cpsdi.transport import SerialLike, Transport, open_port
 
+from fuzz import soak_sim
+
 log = logging.getLogger("fuzz.soak")
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -246,7 +248,7 @@ class Soak:
         self.port: FaultyPort | None = None
         self.proc: subprocess.Popen[str] | None = None
         self.tmp = Path(tempfile.mkdtemp(prefix="cpsdi-soak-"))
-        self.sim_stats = self.tmp / "sim-stats.json"
+        self.sim_stats = self.tmp / "sim-stats.jsonl"
 
     # -- set-up ----------------------------------------------------------------------------
     def start_sim(self) -> str:
@@ -427,7 +429,7 @@ class Soak:
                     self.proc.kill()
                     self.proc.wait()
             try:
-                self.fig.sim = json.loads(self.sim_stats.read_text())
+                self.fig.sim = soak_sim.read_stats(self.sim_stats)
             except (OSError, ValueError):
                 self.fig.sim = []
         return self.fig

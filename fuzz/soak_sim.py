@@ -1,8 +1,8 @@
 """``cpsdi sim`` with memory accounting, for the soak run (fuzz/soak.py).
 
 ``python -m fuzz.soak_sim STATS_PATH [cpsdi sim options...]`` runs the ``cpsdi sim`` command
-unchanged, plus a daemon thread that writes the simulated firmware's memory figures to
-STATS_PATH (JSON, rewritten every ``PERIOD_S``). On CPython, ``sys.getallocatedblocks()``
+unchanged, plus a daemon thread that appends the simulated firmware's memory figures to
+STATS_PATH every ``PERIOD_S`` (JSON lines; ``read_stats`` reads them). On CPython, ``sys.getallocatedblocks()``
 stands in for MicroPython's ``gc.mem_alloc()`` (memory blocks held by live objects; free to
 read), with the process RSS and the number of objects the collector tracks.
 ``CPSDI_SOAK_TRACEMALLOC=1`` also records tracemalloc's bytes (``mem_alloc``, ``peak``), at
@@ -40,19 +40,30 @@ def _rss_mb() -> float:
 
 
 def _watch(path: Path) -> None:
-    samples: list[dict[str, float]] = []
+    # One JSON line per sample, appended: the samples are not kept in this process, whose
+    # allocated blocks they would otherwise grow (about 6 per sample: the dict, its table and
+    # its floats and ints, all untracked by the collector).
     start = time.monotonic()
-    while True:
-        time.sleep(PERIOD_S)
-        current, peak = tracemalloc.get_traced_memory()
-        samples.append({"t_s": round(time.monotonic() - start, 1), "mem_alloc": current, "peak": peak,
-                        "rss_mb": round(_rss_mb(), 2), "gc_objects": len(gc.get_objects()),
-                        "allocated_blocks": sys.getallocatedblocks()})
-        if len(samples) > 2000:
-            del samples[1:1001:2]  # keep the first, thin the middle
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(samples))
-        tmp.replace(path)
+    with path.open("a", encoding="ascii") as out:
+        while True:
+            time.sleep(PERIOD_S)
+            current, peak = tracemalloc.get_traced_memory()
+            blocks = sys.getallocatedblocks()
+            out.write('{"t_s": %.1f, "mem_alloc": %d, "peak": %d, "rss_mb": %.2f, "gc_objects": %d, '
+                      '"allocated_blocks": %d}\n' % (time.monotonic() - start, current, peak, _rss_mb(),
+                                                      len(gc.get_objects()), blocks))
+            out.flush()
+
+
+def read_stats(path: Path) -> list[dict[str, float]]:
+    """The samples written by the watch (a last line cut by the process's end is left out)."""
+    samples = []
+    for line in path.read_text(encoding="ascii").splitlines():
+        try:
+            samples.append(json.loads(line))
+        except ValueError:
+            continue
+    return samples
 
 
 def main() -> None:
