@@ -78,13 +78,20 @@ class Result:
         return self.inputs / self.elapsed_s if self.elapsed_s else 0.0
 
 
-def rss_mb() -> float:
-    """Resident set size of this process, in MiB (Linux /proc; 0 elsewhere)."""
+def rss_mb(pid: int | str = "self") -> float:
+    """Resident set size of process ``pid`` (this one by default), in MiB (Linux /proc; 0 elsewhere)."""
     try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
     except (OSError, ValueError, IndexError):
         return 0.0
     return pages * os.sysconf("SC_PAGE_SIZE") / (1 << 20)
+
+
+def child_env() -> dict[str, str]:
+    """This environment with the repository first on PYTHONPATH (``python -m fuzz...`` children)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    return env
 
 
 def atheris_available() -> bool:
@@ -213,8 +220,7 @@ def run_atheris(name: str, options: Options) -> Result:
     cmd = [sys.executable, "-m", "fuzz", "_worker", name, "--inputs", str(options.inputs),
            "--budget-s", str(options.budget_s), "--timeout-s", str(options.timeout_s),
            "--rss-limit-mb", str(options.rss_limit_mb), "--seed", str(options.seed)]
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    env = child_env()
     started = time.monotonic()
     with log_path.open("w") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -404,8 +410,7 @@ def run_mutate(name: str, options: Options) -> Result:
     cmd = [sys.executable, "-m", "fuzz", "_mutate", name, "--inputs", str(options.inputs),
            "--budget-s", str(options.budget_s), "--timeout-s", str(options.timeout_s),
            "--rss-limit-mb", str(options.rss_limit_mb), "--seed", str(options.seed)]
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    env = child_env()
     started = time.monotonic()
     log_path = work / "mutate-log.txt"
     with log_path.open("w") as out:

@@ -52,20 +52,12 @@ from cpsdi.exceptions import ReaderError
 from cpsdi.reader import CardConnection, Reader
 from cpsdi.transport import SerialLike, Transport, open_port
 
-from fuzz import soak_sim
+from fuzz import engine, soak_sim
 
 log = logging.getLogger("fuzz.soak")
 
 ROOT = Path(__file__).resolve().parent.parent
 WARMUP = 0.1  # memory: the first sample after this fraction of the run is the reference
-
-
-def _rss_mb(pid: int | str = "self") -> float:
-    try:
-        pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
-    except (OSError, ValueError, IndexError):
-        return 0.0
-    return pages * os.sysconf("SC_PAGE_SIZE") / (1 << 20)
 
 
 def _open_fds() -> int:
@@ -261,8 +253,7 @@ class Soak:
                 faults += ["--fault", f"{slot}={path}"]
         cmd = [sys.executable, "-m", "fuzz.soak_sim", str(self.sim_stats), "--card", "t1", "--card", "t0",
                "--card-time", "virtual", "--baud", str(a.baud), "--duration", str(a.max_duration_s), *faults]
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+        env = engine.child_env()
         env["CPSDI_SOAK_TRACEMALLOC"] = "1" if a.sim_tracemalloc else "0"
         stderr = (self.tmp / "sim.stderr").open("w")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env, cwd=ROOT)
@@ -391,7 +382,7 @@ class Soak:
             self._drop(st)
 
     def sample(self, i: int) -> None:
-        self.fig.host_rss_mb.append((i, round(_rss_mb(), 2)))
+        self.fig.host_rss_mb.append((i, round(engine.rss_mb(), 2)))
         self.fig.host_fds.append((i, _open_fds()))
 
     def run(self) -> Figures:

@@ -26,17 +26,11 @@ import time
 import tracemalloc
 from pathlib import Path
 
+from fuzz.engine import rss_mb
+
 PERIOD_S = 2.0
 SOAK_RECORDS_MAX_CHARS = 500  # about 3 APDUs of records per card
 SOAK_RECORDS_MAX_COMMANDS = 20
-
-
-def _rss_mb() -> float:
-    try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-    except (OSError, ValueError, IndexError):
-        return 0.0
-    return pages * os.sysconf("SC_PAGE_SIZE") / (1 << 20)
 
 
 def _watch(path: Path) -> None:
@@ -50,7 +44,7 @@ def _watch(path: Path) -> None:
             current, peak = tracemalloc.get_traced_memory()
             blocks = sys.getallocatedblocks()
             out.write('{"t_s": %.1f, "mem_alloc": %d, "peak": %d, "rss_mb": %.2f, "gc_objects": %d, '
-                      '"allocated_blocks": %d}\n' % (time.monotonic() - start, current, peak, _rss_mb(),
+                      '"allocated_blocks": %d}\n' % (time.monotonic() - start, current, peak, rss_mb(),
                                                       len(gc.get_objects()), blocks))
             out.flush()
 
